@@ -1,0 +1,53 @@
+"""The ``recgen`` command line. Each area registers its sub-commands from its own module."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recgen.cli import catalog, db
+from recgen.config import use_config_file
+from recgen.errors import RecgenError
+
+app = typer.Typer(
+    name="recgen",
+    help="Personalized generated product content for e-commerce recommenders.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(catalog.app, name="catalog")
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Settings TOML file (default: config/$RECGEN_ENV.toml)."),
+    ] = None,
+) -> None:
+    use_config_file(config)
+
+
+def main() -> None:
+    """Console entry point: expected failures end in one clear line, not a traceback."""
+    try:
+        app(standalone_mode=False)
+    except RecgenError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        from click import ClickException
+
+        if isinstance(exc, ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,148 @@
+"""Settings: a TOML file from ``config/`` overlaid by ``RECGEN_*`` environment variables.
+
+The file is chosen by ``--config PATH`` (CLI) or ``RECGEN_ENV`` (``default``, ``test``,
+``production``). Environment variables win over the file so a deployment can change any field
+without editing it. Nothing is read at import time: call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from recgen.errors import RecgenError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "config"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+# Fields holding filesystem paths: relative values in a TOML file are taken relative to the
+# project root (so the demo works from any working directory); from the environment they
+# are taken relative to the working directory, as a shell user expects.
+_PATH_FIELDS = (
+    "data_dir",
+    "var_dir",
+    "index_dir",
+    "text_model_path",
+    "image_model_path",
+    "image_classifier_path",
+)
+
+
+class ConfigError(RecgenError):
+    """Settings that cannot be used; the message names the offending field."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECGEN_", extra="forbid", frozen=True)
+
+    env: str = "default"
+
+    # Where things live.
+    data_dir: Path = Field(default=PROJECT_ROOT.parent / "shared" / "data")
+    var_dir: Path = Field(default=PROJECT_ROOT / "var")
+    index_dir: Path = Field(default=PROJECT_ROOT / "var" / "indexes")
+    text_model_path: Path = Field(default=WEIGHTS_DIR / "text")
+    image_model_path: Path = Field(default=WEIGHTS_DIR / "image")
+    image_classifier_path: Path = Field(default=WEIGHTS_DIR / "image_classifier")
+
+    # Storage and transport.
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'recgen.db'}"
+    cache_backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    executor: Literal["inprocess", "celery"] = "inprocess"
+    broker_url: str = "redis://127.0.0.1:6379/1"
+    result_backend: str = "redis://127.0.0.1:6379/2"
+
+    # Compute.
+    torch_threads: int = Field(default=1, ge=1, le=256)
+    device: str = "cpu"
+
+    # Asset cache.
+    asset_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    asset_ttl_jitter: float = Field(default=0.1, ge=0.0, lt=1.0)
+
+    # Catalog loading.
+    catalog_batch_size: int = Field(default=2000, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:// or postgresql+psycopg:// URL")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs; the environment must override it.
+        return (env_settings, init_settings)
+
+
+def config_file_for(env: str) -> Path:
+    return CONFIG_DIR / f"{env}.toml"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    root = path.resolve().parent.parent
+    for key in _PATH_FIELDS:
+        if key in data and not Path(data[key]).is_absolute():
+            data[key] = str(root / data[key])
+    if isinstance(data.get("database_url"), str) and data["database_url"].startswith(
+        "sqlite:///"
+    ):
+        db_path = data["database_url"].removeprefix("sqlite:///")
+        if db_path and not db_path.startswith("/") and db_path != ":memory:":
+            data["database_url"] = f"sqlite:///{root / db_path}"
+    return data
+
+
+def load_settings(config_path: Path | None = None) -> Settings:
+    """Build settings from a TOML file and the environment; raise ConfigError naming the field."""
+    env = os.environ.get("RECGEN_ENV", "default")
+    path = config_path or config_file_for(env)
+    data = _read_toml(path)
+    data.setdefault("env", env)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'} "
+            f"(RECGEN_{str(err['loc'][0]).upper() if err['loc'] else ''}): {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings from {path}: {problems}") from exc
+
+
+_config_override: Path | None = None
+
+
+def use_config_file(path: Path | None) -> None:
+    """Select the config file for later get_settings() calls (the CLI's --config)."""
+    global _config_override
+    _config_override = path
+    get_settings.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings(_config_override)

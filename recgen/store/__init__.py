@@ -1,0 +1,1 @@
+"""SQL store: typed ORM models and repository functions that take a session."""
