@@ -107,9 +107,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     for key in _PATH_FIELDS:
         if key in data and not Path(data[key]).is_absolute():
             data[key] = str(root / data[key])
-    if isinstance(data.get("database_url"), str) and data["database_url"].startswith(
-        "sqlite:///"
-    ):
+    if isinstance(data.get("database_url"), str) and data["database_url"].startswith("sqlite:///"):
         db_path = data["database_url"].removeprefix("sqlite:///")
         if db_path and not db_path.startswith("/") and db_path != ":memory:":
             data["database_url"] = f"sqlite:///{root / db_path}"

@@ -17,8 +17,13 @@ app = typer.Typer(help="Product catalog.", no_args_is_help=True)
 
 @app.command("load")
 def load_cmd(
-    styles: Annotated[Path | None, typer.Option(help="styles.csv (default: DATA_DIR/myntra/styles.csv)")] = None,
-    images: Annotated[Path | None, typer.Option(help="Directory of ID.jpg photos (default: DATA_DIR/myntra/images)")] = None,
+    styles: Annotated[
+        Path | None, typer.Option(help="styles.csv (default: DATA_DIR/myntra/styles.csv)")
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(help="Directory of ID.jpg photos (default: DATA_DIR/myntra/images)"),
+    ] = None,
     show_rejected: Annotated[int, typer.Option(help="How many skipped rows to list.")] = 20,
 ) -> None:
     """Upsert the catalog in batches (idempotent); skipped rows are reported by line number."""

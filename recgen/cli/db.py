@@ -21,7 +21,9 @@ def upgrade_cmd(revision: str = typer.Argument("head")) -> None:
 
 
 @app.command("downgrade")
-def downgrade_cmd(revision: str = typer.Argument(..., help="Target revision, e.g. -1 or base")) -> None:
+def downgrade_cmd(
+    revision: str = typer.Argument(..., help="Target revision, e.g. -1 or base"),
+) -> None:
     """Revert migrations down to REVISION."""
     url = get_settings().database_url
     check_connection(make_engine(url))
