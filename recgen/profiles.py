@@ -8,16 +8,19 @@ never opens or commits one), keeps the user index current as events arrive, and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from recgen.errors import IndexLoadError
 from recgen.store.models import UserProfileRow
 from recgen.store.repository import (
     get_user,
@@ -27,6 +30,7 @@ from recgen.store.repository import (
 )
 from recgen.types import Product
 from recgen.vectors.index import FloatMatrix, VectorIndex, normalize
+from recgen.vectors.items import ItemVectors
 from recgen.vectors.personas import Personas
 from recgen.vectors.profile_model import (
     PROFILE_VERSION,
@@ -39,7 +43,8 @@ from recgen.vectors.profile_model import (
     rebuild_profiles,
 )
 
-__all__ = ["ProfileService", "UserProfile", "lookalike_vector", "signup_vector"]
+__all__ = ["ProfileService", "UserProfile", "lookalike_vector", "open_service", "signup_vector"]
+logger = logging.getLogger(__name__)
 DEFAULT_LOOKALIKES = 20
 
 
@@ -110,12 +115,8 @@ class ProfileService:
             state = ProfileState.from_row(self.items, vector=row.vector,
                                           affinities=row.affinities, event_count=row.event_count)
             return self._with_persona(make_profile(user_id, state, self.items, age=age))
-        events = interactions_for_user(session, user_id=user_id)
-        if events:
-            state = ProfileState.empty(self.items)
-            for event in events:
-                state.add(self.items, product_id=event.product_id, kind=event.kind,
-                          t=_ts(event.occurred_at))
+        state = self._replay(session, user_id)
+        if state.event_count > 0:
             return self._with_persona(make_profile(user_id, state, self.items, age=age))
         prefs = dict(user.signup_preferences or {}) if user is not None else {}
         return self.cold_start(user_id, gender=user.gender if user else None, age=age,
@@ -162,14 +163,18 @@ class ProfileService:
     # ---- writing --------------------------------------------------------------------------
     def record_event(self, session: Session, *, user_id: int, product_id: int, kind: str,
                      occurred_at: datetime) -> UserProfile:
-        """Fold one event into the stored profile and the user index (row written, no commit)."""
+        """Fold one event into the stored profile and the user index (row written, no commit).
+
+        Call it after the event is stored (``add_interactions``): a user without a current
+        profile row is rebuilt from the stored interactions, which already include the event.
+        """
         row = session.get(UserProfileRow, user_id)
         if row is not None and row.model_version == PROFILE_VERSION:
             state = ProfileState.from_row(self.items, vector=row.vector,
                                           affinities=row.affinities, event_count=row.event_count)
+            state.add(self.items, product_id=product_id, kind=kind, t=_ts(occurred_at))
         else:
-            state = ProfileState.empty(self.items)
-        state.add(self.items, product_id=product_id, kind=kind, t=_ts(occurred_at))
+            state = self._replay(session, user_id)
         user = get_user(session, user_id=user_id)
         profile = self._with_persona(
             make_profile(user_id, state, self.items, age=user.age if user else None))
@@ -178,6 +183,13 @@ class ProfileService:
         if self.user_index is not None and state.event_count > 0:
             self.user_index.upsert([user_id], profile.vector[None, :])
         return profile
+
+    def _replay(self, session: Session, user_id: int) -> ProfileState:
+        state = ProfileState.empty(self.items)
+        for event in interactions_for_user(session, user_id=user_id):
+            state.add(self.items, product_id=event.product_id, kind=event.kind,
+                      t=_ts(event.occurred_at))
+        return state
 
     def rebuild_all(self, session: Session, *, write_batch: int = 2000) -> ProfileBatch:
         """Rebuild every profile from the interaction log and rewrite their rows."""
@@ -205,6 +217,20 @@ class ProfileService:
             upsert_user_profiles(session, profiles=rows)
         return batch
 
+    def assign_personas(self, session: Session, personas: Personas) -> int:
+        """Store each current profile's persona id after personas were (re)fitted."""
+        ids, vectors = self.stored_vectors(session)
+        if len(ids) == 0:
+            return 0
+        assigned = personas.assign(vectors)
+        session.execute(
+            update(UserProfileRow),
+            [{"user_id": int(u), "persona_id": int(p)} for u, p in zip(ids, assigned,
+                                                                      strict=True)],
+        )
+        self.personas = personas
+        return len(ids)
+
     def stored_vectors(self, session: Session) -> tuple[npt.NDArray[np.int64], FloatMatrix]:
         """(user ids, normalised vectors) of every stored current-version profile."""
         rows = session.execute(
@@ -223,3 +249,44 @@ def _ts(moment: datetime) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def load_or_rebuild_index(
+    directory: Path, name: str, *, model_version: str, dimension: int,
+    rebuild: Callable[[], tuple[npt.NDArray[np.int64], FloatMatrix]],
+) -> VectorIndex:
+    """Load a verified index; if it is missing, corrupt or stale, rebuild it and save it."""
+    try:
+        return VectorIndex.load(directory, name, expected_dimension=dimension,
+                                expected_model_version=model_version)
+    except IndexLoadError as exc:
+        logger.warning("rebuilding %s index: %s", name, exc)
+    ids, vectors = rebuild()
+    index = VectorIndex.build(ids, vectors.reshape(-1, dimension), model_version=model_version)
+    index.save(directory, name)
+    return index
+
+
+def open_service(session: Session, *, index_dir: Path, products: Sequence[Product]
+                 ) -> ProfileService:
+    """What a worker does at start: load item vectors and indexes, rebuilding bad ones.
+
+    Item vectors need the text model to recompute, so missing ones raise IndexLoadError
+    (run ``recgen index rebuild``); the item, user and persona indexes are rebuilt from the
+    item vectors and SQL when their files fail verification.
+    """
+    vectors = ItemVectors.load(index_dir / "items")
+    items = ItemFeatures(products, vectors)
+    dim = items.dimension
+    item_index = load_or_rebuild_index(
+        index_dir, "items", model_version=vectors.model_version, dimension=dim,
+        rebuild=lambda: (vectors.product_ids, vectors.text))
+    service = ProfileService(items, products, item_index=item_index)
+    service.user_index = load_or_rebuild_index(
+        index_dir, "users", model_version=PROFILE_VERSION, dimension=dim,
+        rebuild=lambda: service.stored_vectors(session))
+    try:
+        service.personas = Personas.load(index_dir)
+    except IndexLoadError as exc:
+        logger.warning("no personas (%s); run `recgen index rebuild`", exc)
+    return service

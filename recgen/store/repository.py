@@ -253,3 +253,8 @@ def upsert_user_profiles(session: Session, *, profiles: Sequence[dict[str, Any]]
     )
     session.execute(stmt)
     return len(values)
+
+
+def user_ages(session: Session) -> dict[int, int | None]:
+    """Every user's age (None when not given), for building many profiles at once."""
+    return {int(i): a for i, a in session.execute(select(UserRow.id, UserRow.age)).all()}
