@@ -54,7 +54,8 @@ def per_query_ms(index: Any, queries: np.ndarray, k: int) -> tuple[np.ndarray, f
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
+    pairs = zip(found, truth, strict=True)
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in pairs]))
 
 
 def retrieval(items: ItemVectors, queries: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
