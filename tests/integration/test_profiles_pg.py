@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -78,7 +79,8 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
     service.user_index = VectorIndex.build(batch.user_ids, batch.vectors,
                                            model_version=PROFILE_VERSION)
     when = datetime.fromtimestamp(batch.t_ref, UTC) + timedelta(hours=1)
-    event = {"user_id": user.user_id, "product_id": products[5].product_id, "kind": "purchase"}
+    event: dict[str, Any] = {"user_id": user.user_id, "product_id": products[5].product_id,
+                             "kind": "purchase"}
     with session_scope(factory) as session:
         # No row (deleted above): the profile is replayed from SQL, this event included.
         add_interactions(session, events=[{**event, "occurred_at": when}])
