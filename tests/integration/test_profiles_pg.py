@@ -116,6 +116,13 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
         cold = started.cold_start(10_000, gender="Women", age=40,
                                   preferences={"usage": "Casual"})
     assert cold.source == "lookalike" and cold.controls.age_band == "35-49"
+
+    # An intact file that is behind SQL (one profile fewer) is rebuilt too.
+    service.user_index.remove([user.user_id])
+    service.save_indexes(tmp_path)
+    with session_scope(factory) as session:
+        restarted = open_service(session, index_dir=tmp_path, products=products)
+    assert restarted.user_index is not None and restarted.user_index.count == 25
     assert started.candidates_for(cold, 5) and len(started.candidates_for(cold, 5)) == 5
     engine.dispose()
 
