@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from recgen.errors import RecgenError
@@ -70,6 +70,24 @@ class Settings(BaseSettings):
 
     # Catalog loading.
     catalog_batch_size: int = Field(default=2000, gt=0)
+
+    # Serving API.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_workers: int = Field(default=1, ge=1, le=64)
+    # When set, an admin key with this value is created at startup (first deployment only).
+    api_bootstrap_key: SecretStr | None = None
+    api_max_body_bytes: int = Field(default=1_048_576, gt=0)
+    api_max_events_per_batch: int = Field(default=1000, gt=0)
+    # Revoking a key takes effect on every server within this many seconds.
+    api_key_cache_seconds: float = Field(default=30.0, ge=0.0)
+    feed_max_limit: int = Field(default=100, gt=0)
+    # What users outside any running experiment see.
+    feed_default_content: Literal["generated", "stock"] = "generated"
+    experiment_refresh_seconds: float = Field(default=5.0, gt=0.0)
+    exposure_stream: str = "recgen:exposures"
+    exposure_drain_batch: int = Field(default=500, gt=0)
+    exposure_drain_interval_seconds: float = Field(default=1.0, gt=0.0)
 
     @field_validator("database_url")
     @classmethod
