@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from recgen.errors import RecgenError
@@ -68,8 +68,33 @@ class Settings(BaseSettings):
     asset_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     asset_ttl_jitter: float = Field(default=0.1, ge=0.0, lt=1.0)
 
+    # Key namespace of the asset cache in Redis (tests use a unique one per run).
+    cache_prefix: str = Field(default="recgen", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+
     # Catalog loading.
     catalog_batch_size: int = Field(default=2000, gt=0)
+
+    # Generation and feeds.
+    persona_sharing: bool = True  # assets keyed by (product, persona), shared by its users
+    feed_size: int = Field(default=10, gt=0, le=500)
+    feed_max_age_s: int = Field(default=24 * 3600, gt=0)  # older feeds are refreshed by beat
+    generation_seed: int = 0
+    generation_batch_size: int = Field(default=64, gt=0)  # requests per model call
+    lock_ttl_s: float = Field(default=120.0, gt=0)  # stampede lock; > one batch's generation
+    lock_wait_s: float = Field(default=10.0, ge=0)  # wait for another worker's asset, then stock
+
+    # Workers (Celery) and the in-process executor.
+    celery_queue: str = Field(default="recgen", min_length=1)
+    worker_concurrency: int = Field(default=1, ge=1, le=64)
+    worker_max_memory_kb: int = Field(default=2_000_000, gt=0)  # recycle a bloated child
+    task_time_limit_s: int = Field(default=900, gt=0)  # hard kill of one task
+    visibility_timeout_s: int = Field(default=3600, gt=0)  # must exceed task_time_limit_s
+    task_max_retries: int = Field(default=3, ge=0)
+    max_deliveries: int = Field(default=3, ge=1)  # a task that kills its worker N times is dropped
+    beat_refresh_interval_s: float = Field(default=900.0, gt=0)
+    refresh_chunk_size: int = Field(default=50, gt=0)  # users per refresh task (dedup window)
+    refresh_max_chunks: int = Field(default=200, gt=0)  # chunks one beat run may enqueue
+    inprocess_threads: int = Field(default=2, ge=1, le=64)
 
     # Serving API.
     api_host: str = "127.0.0.1"
@@ -95,6 +120,14 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:// or postgresql+psycopg:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _visibility_outlives_tasks(self) -> Settings:
+        # A Redis broker redelivers an unacked message after the visibility timeout; if that
+        # were shorter than a task, a healthy long task would run twice in parallel.
+        if self.visibility_timeout_s <= self.task_time_limit_s:
+            raise ValueError("visibility_timeout_s must be longer than task_time_limit_s")
+        return self
 
     @classmethod
     def settings_customise_sources(
