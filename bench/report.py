@@ -1,0 +1,89 @@
+"""Merge the per-benchmark JSON files into bench/results.json and bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+# The headline figures the project tracks, with their targets (None = reported only).
+HEADLINE: dict[str, tuple[str, str]] = {
+    "text_batched_speedup": (">= 25", "batched vs naive per-request generate, same run"),
+    "text_roofline_fraction": (">= 0.4", "achieved FLOP/s / fp32 matmul rate, same run"),
+    "image_roofline_fraction": (">= 0.5", "batched images/s incl. encoding / matmul limit"),
+    "image_fid_ratio_vs_mlp_baseline": ("<= 0.5", "cGAN FID / MLP GAN FID, same wall time"),
+    "retrieval_recall_at_10": (">= 0.97", "approximate vs exact, 500k items"),
+    "retrieval_speedup": (">= 50", "exact / approximate time per query"),
+    "profile_update_p99_ms": ("<= 2", "one event, excluding I/O"),
+    "feed_refresh_10k_seconds": ("<= 600", "10,000 users x 10 products, 2 workers"),
+    "celery_overhead_share": ("<= 0.05", "Celery + Redis time / total"),
+    "feed_p99_ms_at_1000rps": ("<= 5", "GET /v1/feed, warm cache"),
+    "feed_throughput_vs_bare": (">= 0.7", "saturated feed rps / bare Redis endpoint rps"),
+}
+
+
+def _machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("inputs", nargs="+", type=Path)
+    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--md", type=Path, required=True)
+    args = parser.parse_args()
+
+    benches = {path.stem: json.loads(path.read_text()) for path in args.inputs}
+    merged: dict[str, Any] = {
+        "commit": _commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+    }
+    for figures in benches.values():
+        merged.update({k: v for k, v in figures.items() if k in HEADLINE})
+    merged["benchmarks"] = benches
+    args.json.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Commit `{merged['commit']}`, {merged['date']}, {merged['machine']['cpu']} "
+        f"({merged['machine']['cores']} cores). Produced by `bench/run`; every ratio compares "
+        "figures measured in the same run.",
+        "",
+        "| figure | value | target | what |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key, (target, what) in HEADLINE.items():
+        value = merged.get(key, "not measured")
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        lines.append(f"| `{key}` | {shown} | {target} | {what} |")
+    for name, figures in benches.items():
+        lines += ["", f"## {name}", "", "```json", json.dumps(figures, indent=2), "```"]
+    args.md.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.json} and {args.md} ({len(benches)} benchmarks)")
+
+
+if __name__ == "__main__":
+    main()
