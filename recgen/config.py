@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     # What users outside any running experiment see.
     feed_default_content: Literal["generated", "stock"] = "generated"
     experiment_refresh_seconds: float = Field(default=5.0, gt=0.0)
-    exposure_stream: str = "recgen:exposures"
+    exposure_stream: str = "exposures"  # a Redis stream under cache_prefix
     exposure_drain_batch: int = Field(default=500, gt=0)
     exposure_drain_interval_seconds: float = Field(default=1.0, gt=0.0)
 

@@ -1,8 +1,10 @@
 """Exposure logging that is cheap on the serving path and never loses an acknowledged exposure.
 
-The feed appends one entry per response to a Redis stream in the same pipeline that reads the
-user's content, so logging costs no extra round trip and no SQL. A drainer moves entries to
-the ``exposures`` table in batches through a consumer group:
+The feed appends one entry per response to a Redis stream in the same atomic call that reads the
+user's content (see ``recgen.api.feed_reader``), so logging costs no extra round trip and no SQL.
+An entry is ``{"u": user, "e": experiment|null, "a": arm|null, "t": unix seconds,
+"i": [[exposure id, product id, "generated"|"stock", served asset keys|null], ...]}``.
+A drainer moves entries to the ``exposures`` table in batches through a consumer group:
 
 * an entry is deleted from the stream only after the SQL transaction holding its rows commits;
 * a drainer that dies mid-batch leaves its entries pending; another drainer claims them after
@@ -10,7 +12,7 @@ the ``exposures`` table in batches through a consumer group:
 * rows are inserted with ON CONFLICT (id) DO NOTHING, so a redelivered entry is stored once.
 
 Guarantee: every exposure whose feed response was sent is in Redis before the response leaves
-(the XADD is in the pipeline the response waits for; if it fails the request fails) and reaches
+(the XADD is in the script the response waits for; if it fails the request fails) and reaches
 SQL exactly once as long as Redis keeps the entry (with AOF ``appendfsync everysec`` a Redis
 crash can lose at most the last second). Malformed entries go to ``<stream>:dead`` for a human.
 """
@@ -20,8 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,34 +39,6 @@ DRAIN_GROUP = "recgen-exposure-drain"
 _INSERT_CHUNK = 2000
 
 
-@dataclass(frozen=True, slots=True)
-class ServedItem:
-    exposure_id: str
-    product_id: int
-    content: str  # "generated" | "stock"
-    asset_key: str | None
-
-
-def encode_entry(
-    *,
-    user_id: int,
-    experiment_id: int | None,
-    arm: str | None,
-    items: Sequence[ServedItem],
-    served_at: float,
-) -> bytes:
-    """One stream entry for one feed response (compact: the serving path pays for its size)."""
-    return orjson.dumps(
-        {
-            "u": user_id,
-            "e": experiment_id,
-            "a": arm,
-            "t": served_at,
-            "i": [[i.exposure_id, i.product_id, i.content, i.asset_key] for i in items],
-        }
-    )
-
-
 def decode_entry(payload: bytes) -> list[dict[str, Any]]:
     """Rows for ``add_exposures``; raises ValueError on a malformed entry."""
     try:
@@ -75,10 +47,10 @@ def decode_entry(payload: bytes) -> list[dict[str, Any]]:
         return [
             {
                 "id": str(eid),
-                "experiment_id": data["e"],
+                "experiment_id": None if data["e"] is None else int(data["e"]),
                 "user_id": int(data["u"]),
                 "product_id": int(pid),
-                "arm": data["a"],
+                "arm": None if data["a"] is None else str(data["a"]),
                 "content": str(content),
                 "asset_key": key,
                 "served_at": served_at,

@@ -9,12 +9,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recgen.errors import RecgenError, StoreUnavailableError
+
+
+class JsonResponse(Response):
+    """JSON via orjson (FastAPI's JsonResponse is deprecated; this is all it did)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 class ApiError(Exception):
@@ -46,9 +57,9 @@ def error_response(
     message: str,
     details: Sequence[dict[str, Any]] = (),
     headers: dict[str, str] | None = None,
-) -> ORJSONResponse:
+) -> JsonResponse:
     body = {"error": {"code": code, "message": message, "details": list(details)}}
-    return ORJSONResponse(body, status_code=status, headers=headers)
+    return JsonResponse(body, status_code=status, headers=headers)
 
 
 _STATUS_CODES = {
@@ -65,30 +76,39 @@ _STATUS_CODES = {
 }
 
 
-async def _api_error(_request: Request, exc: Exception) -> ORJSONResponse:
+async def _api_error(_request: Request, exc: Exception) -> JsonResponse:
     assert isinstance(exc, ApiError)
     return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> ORJSONResponse:
+async def _validation_error(_request: Request, exc: Exception) -> JsonResponse:
     assert isinstance(exc, RequestValidationError)
     details = [problem(err["loc"], err["msg"]) for err in exc.errors()]
     summary = "; ".join(f"{d['loc']}: {d['message']}" for d in details[:5])
     return error_response(422, "validation_error", f"invalid request: {summary}", details)
 
 
-async def _http_error(_request: Request, exc: Exception) -> ORJSONResponse:
+async def _http_error(_request: Request, exc: Exception) -> JsonResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "error")
     headers = dict(exc.headers) if exc.headers else None
     return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
 
-async def _unavailable(_request: Request, exc: Exception) -> ORJSONResponse:
+async def _unavailable(_request: Request, exc: Exception) -> JsonResponse:
     return error_response(503, "unavailable", str(exc), headers={"Retry-After": "5"})
 
 
-async def _recgen_error(_request: Request, exc: Exception) -> ORJSONResponse:
+async def _redis_down(_request: Request, exc: Exception) -> JsonResponse:
+    return error_response(
+        503,
+        "unavailable",
+        f"Redis is unavailable: {type(exc).__name__}",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _recgen_error(_request: Request, exc: Exception) -> JsonResponse:
     return error_response(400, "bad_request", str(exc))
 
 
@@ -98,3 +118,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StoreUnavailableError, _unavailable)
     app.add_exception_handler(RecgenError, _recgen_error)
+    app.add_exception_handler(redis.ConnectionError, _redis_down)
+    app.add_exception_handler(redis.TimeoutError, _redis_down)

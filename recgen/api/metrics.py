@@ -72,9 +72,9 @@ class ApiMetrics:
             "Exposure rows written to SQL by this process's drainer.",
             registry=self.registry,
         )
-        self.events_stored = Counter(
-            "recgen_events_stored_total",
-            "Interaction events stored (new event ids only), by kind.",
+        self.events_received = Counter(
+            "recgen_events_received_total",
+            "Interaction events accepted by POST /v1/events (before de-duplication), by kind.",
             ("kind",),
             registry=self.registry,
         )

@@ -110,7 +110,8 @@ def add_exposures(session: Session, *, exposures: Sequence[dict[str, Any]]) -> i
         return 0
     stmt = _insert(session, ExposureRow).values(list(exposures))
     stmt = stmt.on_conflict_do_nothing(index_elements=[ExposureRow.id])  # type: ignore[attr-defined]
-    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+    # RETURNING counts the rows really inserted (rowcount is -1 for this form on psycopg).
+    return len(session.execute(stmt.returning(ExposureRow.id)).all())
 
 
 def ensure_users(session: Session, *, user_ids: Sequence[int]) -> None:
