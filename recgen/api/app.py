@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import redis
 import redis.asyncio as aioredis
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from recgen.api.errors import install_error_handlers
@@ -144,12 +144,8 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     )
     app.state.recgen = state
     install_error_handlers(app)
-    v1 = APIRouter(prefix="/v1")
-    for module in (feed, generation, assets, events):
-        v1.include_router(module.router)
-    v1.include_router(experiments.router)
-    app.include_router(v1)
-    app.include_router(health.router)
+    for module in (feed, generation, assets, events, experiments, health):
+        app.include_router(module.router)
     # Outermost first: the size limit refuses before anything reads the body.
     app.add_middleware(LatencyMiddleware, metrics=state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)

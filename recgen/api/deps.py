@@ -18,6 +18,10 @@ from recgen.api.errors import ApiError
 from recgen.api.state import AppState, Principal
 from recgen.store.db import session_scope
 
+# Route modules carry the version prefix themselves (not include_router(prefix=...)) so a
+# route's own path is its full template, which the latency metric uses as its label.
+V1 = "/v1"
+
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 _bearer = HTTPBearer(auto_error=False)
 

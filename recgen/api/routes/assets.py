@@ -14,11 +14,11 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from recgen.api.deps import StateDep
+from recgen.api.deps import V1, StateDep
 from recgen.api.errors import ApiError
 from recgen.api.schemas import ERRORS
 
-router = APIRouter(tags=["assets"])
+router = APIRouter(prefix=V1, tags=["assets"])
 CACHE_CONTROL = "public, max-age=86400, immutable"
 
 

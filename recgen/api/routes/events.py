@@ -12,13 +12,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from recgen.api.deps import EventsKey, SessionDep, StateDep
+from recgen.api.deps import V1, EventsKey, SessionDep, StateDep
 from recgen.api.errors import ApiError, JsonResponse, problem
 from recgen.api.schemas import ERRORS, EventBatch, EventsAccepted
 from recgen.store.experiments import ensure_users
 from recgen.store.repository import get_products
 
-router = APIRouter(tags=["events"])
+router = APIRouter(prefix=V1, tags=["events"])
 # Clocks drift; an event from further in the future than this is a client bug.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy.orm import Session
 
-from recgen.api.deps import AdminKey, SessionDep, StateDep
+from recgen.api.deps import V1, AdminKey, SessionDep, StateDep
 from recgen.api.errors import ApiError, problem
 from recgen.api.schemas import (
     ERRORS,
@@ -21,7 +21,7 @@ from recgen.experiments import UserOutcomes, assign, build_report, validate_arms
 from recgen.store import experiments as repo
 from recgen.store.models import ExperimentRow, utcnow
 
-router = APIRouter(prefix="/experiments", tags=["experiments"], responses=ERRORS)
+router = APIRouter(prefix=f"{V1}/experiments", tags=["experiments"], responses=ERRORS)
 ExperimentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 

@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, BackgroundTasks, Path, Query
 from fastapi.responses import Response
 
-from recgen.api.deps import RecommenderKey, StateDep
+from recgen.api.deps import V1, RecommenderKey, StateDep
 from recgen.api.errors import ApiError
 from recgen.api.feed_reader import ServedFeed
 from recgen.api.schemas import ERRORS, FeedOut
@@ -20,7 +20,7 @@ from recgen.api.state import AppState
 from recgen.experiments import assign
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["feed"])
+router = APIRouter(prefix=V1, tags=["feed"])
 
 
 def asset_url(key: str) -> str:

@@ -8,14 +8,14 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Header, Path
 
-from recgen.api.deps import BackendKey, SessionDep, StateDep
+from recgen.api.deps import V1, BackendKey, SessionDep, StateDep
 from recgen.api.errors import ApiError, JsonResponse, problem
 from recgen.api.routes.feed import asset_url
 from recgen.api.schemas import ERRORS, GenerateRequest, TaskAccepted, TaskStatus
 from recgen.api.state import AppState
 from recgen.store.repository import get_products
 
-router = APIRouter(tags=["generation"])
+router = APIRouter(prefix=V1, tags=["generation"])
 
 # An Idempotency-Key is remembered this long (a client retries within minutes, not days).
 IDEMPOTENCY_TTL_S = 24 * 3600
