@@ -22,7 +22,7 @@ the same exposures (``Simulator.true_lift``), computed for every exposure of bot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,6 +94,7 @@ def run_simulation(
     traffic_share: float = 1.0,
     weights: dict[str, float] | None = None,
     pre_period: bool = True,
+    on_user: Callable[[], object] | None = None,
 ) -> SimulationRun:
     """Assign, expose and draw outcomes for ``users`` simulated users (deterministic in seed).
 
@@ -116,6 +117,8 @@ def run_simulation(
     exposures: list[Exposure] = []
     expected_stock = expected_generated = 0.0
     for user in people:
+        if on_user is not None:
+            on_user()
         arm = assign(config, user.user_id)
         if arm is None:
             continue
