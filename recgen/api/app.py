@@ -13,12 +13,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from recgen.api.deps import document_security
 from recgen.api.errors import install_error_handlers
 from recgen.api.feed_reader import FeedReader
 from recgen.api.limits import BodySizeLimit
@@ -144,8 +146,17 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     )
     app.state.recgen = state
     install_error_handlers(app)
-    for module in (feed, generation, assets, events, experiments, health):
-        app.include_router(module.router)
+    routers = [m.router for m in (feed, generation, assets, events, experiments, health)]
+    for router in routers:
+        app.include_router(router)
+    default_openapi = app.openapi
+
+    def openapi_with_security() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_security(routers, default_openapi())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi_with_security  # type: ignore[method-assign]
     # Outermost first: the size limit refuses before anything reads the body.
     app.add_middleware(LatencyMiddleware, metrics=state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
