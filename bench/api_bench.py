@@ -153,7 +153,11 @@ def seed(db_url: str, cache: RedisAssetCache, users: int, items: int) -> int:
 
 @contextmanager
 def server(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
-    log = tempfile.TemporaryFile()
+    with tempfile.TemporaryFile() as log:
+        yield from _serve(command, env, port, log)
+
+
+def _serve(command: list[str], env: dict[str, str], port: int, log: Any) -> Iterator[str]:
     proc = subprocess.Popen(command, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -167,13 +171,27 @@ def server(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
                 pass
             if time.monotonic() > deadline or proc.poll() is not None:
                 log.seek(0)
-                raise RuntimeError(f"server {command} did not start:\n{log.read().decode()[-2000:]}")
+                tail = log.read().decode()[-2000:]
+                raise RuntimeError(f"server {command} did not start:\n{tail}")
             time.sleep(0.3)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-        log.close()
+
+
+@contextmanager
+def sidecar(command: list[str] | None, env: dict[str, str]) -> Iterator[None]:
+    if command is None:
+        yield
+        return
+    proc = subprocess.Popen(command, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
 
 
 def wrk(url_base: str, path: str, *, users: int, connections: int, seconds: int,
@@ -213,6 +231,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8, help="per saturated run")
     parser.add_argument("--connections", type=int, default=32, help="saturated runs")
     parser.add_argument("--rate", type=int, default=1000, help="paced run target (req/s)")
+    parser.add_argument("--drain", choices=("process", "api"), default="process",
+                        help="exposure drain: a `recgen ab drain --follow` process, or in the API")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     from recgen.cli.api import uvicorn_options
@@ -232,7 +252,8 @@ def main() -> None:
                    "RECGEN_REDIS_URL": REDIS_URL, "RECGEN_CACHE_BACKEND": "redis",
                    "RECGEN_CACHE_PREFIX": prefix, "RECGEN_EXECUTOR": "celery",
                    "RECGEN_CELERY_QUEUE": f"{prefix}-queue", "BENCH_REDIS_URL": REDIS_URL,
-                   "BENCH_PREFIX": prefix}
+                   "BENCH_PREFIX": prefix,
+                   "RECGEN_EXPOSURE_DRAIN_IN_API": str(args.drain == "api").lower()}
             feed_port, bare_port = _free_port(), _free_port()
             options = uvicorn_options(host="127.0.0.1", port=bare_port, workers=args.workers,
                                       access_log=False)
@@ -241,8 +262,11 @@ def main() -> None:
                         f"uvicorn.run('api_bench:bare_app_factory', **{options!r})"]
             feed_cmd = [sys.executable, "-c", "from recgen.cli import main; main()", "serve",
                         "--port", str(feed_port), "--workers", str(args.workers)]
+            drain_cmd = [sys.executable, "-c", "from recgen.cli import main; main()", "ab",
+                         "drain", "--follow"]
             with server(feed_cmd, env, feed_port) as feed_url, \
-                    server(bare_cmd, env, bare_port) as bare_url:
+                    server(bare_cmd, env, bare_port) as bare_url, \
+                    sidecar(drain_cmd if args.drain == "process" else None, env):
                 feed_path = f"/v1/feed/%d?limit={args.items}"
                 # Warm every worker's caches (keys, stock titles) and the connections.
                 wrk(feed_url, feed_path, users=args.users, connections=8, seconds=2)
@@ -285,7 +309,8 @@ def main() -> None:
                      "feed_bytes": feed_bytes, "saturated_connections": args.connections,
                      "saturated_seconds": args.seconds, "paced_connections": conns,
                      "paced_delay_ms": pace, "wrk_threads": 1,
-                     "experiment": "50/50 generated vs stock, exposures logged and drained"},
+                     "experiment": "50/50 generated vs stock, exposures logged and drained",
+                     "exposure_drain": args.drain},
         "commit": _commit(),
         "machine": {"cpu": platform.processor() or platform.machine(),
                     "cores": os.cpu_count(), "python": platform.python_version()},

@@ -121,9 +121,14 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         loops = [
             asyncio.create_task(
                 _every(settings.experiment_refresh_seconds, refresh_experiment, "experiments")
-            ),
-            asyncio.create_task(_every(settings.exposure_drain_interval_seconds, drain, "drain")),
+            )
         ]
+        if settings.exposure_drain_in_api:
+            loops.append(
+                asyncio.create_task(
+                    _every(settings.exposure_drain_interval_seconds, drain, "drain")
+                )
+            )
         try:
             yield
         finally:
@@ -133,8 +138,9 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             # Whatever this process logged last is written before it exits.
-            with contextlib.suppress(Exception):
-                await run_in_threadpool(state.drainer.drain_all)
+            if settings.exposure_drain_in_api:
+                with contextlib.suppress(Exception):
+                    await run_in_threadpool(state.drainer.drain_all)
             await state.redis_async.aclose()  # type: ignore[attr-defined]
             state.redis_sync.close()
 
