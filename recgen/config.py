@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from recgen.errors import RecgenError
@@ -68,8 +68,54 @@ class Settings(BaseSettings):
     asset_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     asset_ttl_jitter: float = Field(default=0.1, ge=0.0, lt=1.0)
 
+    # Key namespace of the asset cache in Redis (tests use a unique one per run).
+    cache_prefix: str = Field(default="recgen", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+
     # Catalog loading.
     catalog_batch_size: int = Field(default=2000, gt=0)
+
+    # Generation and feeds.
+    persona_sharing: bool = True  # assets keyed by (product, persona), shared by its users
+    feed_size: int = Field(default=10, gt=0, le=500)
+    feed_max_age_s: int = Field(default=24 * 3600, gt=0)  # older feeds are refreshed by beat
+    generation_seed: int = 0
+    generation_batch_size: int = Field(default=64, gt=0)  # requests per model call
+    lock_ttl_s: float = Field(default=120.0, gt=0)  # stampede lock; > one batch's generation
+    lock_wait_s: float = Field(default=10.0, ge=0)  # wait for another worker's asset, then stock
+
+    # Workers (Celery) and the in-process executor.
+    celery_queue: str = Field(default="recgen", min_length=1)
+    worker_concurrency: int = Field(default=1, ge=1, le=64)
+    worker_max_memory_kb: int = Field(default=2_000_000, gt=0)  # recycle a bloated child
+    task_time_limit_s: int = Field(default=900, gt=0)  # hard kill of one task
+    visibility_timeout_s: int = Field(default=3600, gt=0)  # must exceed task_time_limit_s
+    task_max_retries: int = Field(default=3, ge=0)
+    max_deliveries: int = Field(default=3, ge=1)  # a task that kills its worker N times is dropped
+    beat_refresh_interval_s: float = Field(default=900.0, gt=0)
+    refresh_chunk_size: int = Field(default=50, gt=0)  # users per refresh task (dedup window)
+    refresh_max_chunks: int = Field(default=200, gt=0)  # chunks one beat run may enqueue
+    inprocess_threads: int = Field(default=2, ge=1, le=64)
+
+    # Serving API.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_workers: int = Field(default=1, ge=1, le=64)
+    # When set, an admin key with this value is created at startup (first deployment only).
+    api_bootstrap_key: SecretStr | None = None
+    api_max_body_bytes: int = Field(default=1_048_576, gt=0)
+    api_max_events_per_batch: int = Field(default=1000, gt=0)
+    # Revoking a key takes effect on every server within this many seconds.
+    api_key_cache_seconds: float = Field(default=30.0, ge=0.0)
+    feed_max_limit: int = Field(default=100, gt=0)
+    # What users outside any running experiment see.
+    feed_default_content: Literal["generated", "stock"] = "generated"
+    experiment_refresh_seconds: float = Field(default=5.0, gt=0.0)
+    exposure_stream: str = "exposures"  # a Redis stream under cache_prefix
+    exposure_drain_batch: int = Field(default=500, gt=0)
+    exposure_drain_interval_seconds: float = Field(default=1.0, gt=0.0)
+    # False when `recgen ab drain --follow` runs beside the API: the drain's SQL work holds
+    # the GIL in the serving process and shows up in the feed's tail latency.
+    exposure_drain_in_api: bool = True
 
     @field_validator("database_url")
     @classmethod
@@ -77,6 +123,14 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:// or postgresql+psycopg:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _visibility_outlives_tasks(self) -> Settings:
+        # A Redis broker redelivers an unacked message after the visibility timeout; if that
+        # were shorter than a task, a healthy long task would run twice in parallel.
+        if self.visibility_timeout_s <= self.task_time_limit_s:
+            raise ValueError("visibility_timeout_s must be longer than task_time_limit_s")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -139,6 +193,11 @@ def use_config_file(path: Path | None) -> None:
     global _config_override
     _config_override = path
     get_settings.cache_clear()
+
+
+def config_file_in_use() -> Path | None:
+    """The file chosen by use_config_file (None: config/$RECGEN_ENV.toml)."""
+    return _config_override
 
 
 @lru_cache(maxsize=1)

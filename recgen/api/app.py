@@ -1,0 +1,169 @@
+"""The FastAPI application: wiring, lifespan (background loops) and OpenAPI.
+
+Background loops of each process: refresh the running experiment every
+``experiment_refresh_seconds``; drain exposure entries from Redis to SQL every
+``exposure_drain_interval_seconds`` (immediately again while there is a backlog).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from recgen.api.deps import document_security
+from recgen.api.errors import install_error_handlers
+from recgen.api.feed_reader import FeedReader
+from recgen.api.limits import BodySizeLimit
+from recgen.api.metrics import ApiMetrics, LatencyMiddleware
+from recgen.api.routes import assets, events, experiments, feed, generation, health
+from recgen.api.state import AppState, ExperimentCache, KeyCache, StockCatalog
+from recgen.cache import AssetCache, build_cache
+from recgen.config import ConfigError, Settings, get_settings
+from recgen.dispatch import Dispatcher, build_dispatcher
+from recgen.exposure_log import ExposureDrainer
+from recgen.store.api_keys import create_api_key, find_api_key, hash_key
+from recgen.store.db import make_engine, session_factory, session_scope
+
+log = logging.getLogger(__name__)
+API_VERSION = "1.0.0"
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Collaborators a test (or an embedding service) supplies instead of the configured ones."""
+
+    dispatcher: Dispatcher | None = None
+    cache: AssetCache | None = None
+
+
+def build_state(settings: Settings, overrides: Overrides) -> AppState:
+    if settings.cache_backend != "redis":
+        raise ConfigError(
+            'the API serves feeds from Redis: set cache_backend = "redis" '
+            "(RECGEN_CACHE_BACKEND=redis) and redis_url"
+        )
+    sessions = session_factory(make_engine(settings.database_url))
+    redis_async: aioredis.Redis[bytes] = aioredis.Redis.from_url(
+        settings.redis_url, socket_timeout=5, socket_connect_timeout=5
+    )
+    redis_sync: redis.Redis[bytes] = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=5, socket_connect_timeout=5
+    )
+    stream = f"{settings.cache_prefix}:{settings.exposure_stream}"
+    return AppState(
+        settings=settings,
+        sessions=sessions,
+        redis_async=redis_async,
+        redis_sync=redis_sync,
+        cache=overrides.cache or build_cache(settings),
+        dispatcher=overrides.dispatcher or build_dispatcher(settings),
+        metrics=ApiMetrics(),
+        keys=KeyCache(sessions, settings.api_key_cache_seconds),
+        experiments=ExperimentCache(sessions),
+        stock=StockCatalog(sessions),
+        feeds=FeedReader(redis_async, prefix=settings.cache_prefix, stream=stream),
+        drainer=ExposureDrainer(
+            redis_sync, sessions, stream=stream, batch=settings.exposure_drain_batch
+        ),
+    )
+
+
+def _bootstrap_key(state: AppState) -> None:
+    secret = state.settings.api_bootstrap_key
+    if secret is None:
+        return
+    with session_scope(state.sessions) as session:
+        if find_api_key(session, key_hash=hash_key(secret.get_secret_value())) is None:
+            create_api_key(
+                session, name="bootstrap-admin", scopes=["admin"], key=secret.get_secret_value()
+            )
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[bool]], name: str) -> None:
+    """Run ``job`` forever; it returns True when it should run again at once (a backlog)."""
+    while True:
+        try:
+            again = await job()
+        except Exception:  # a database or Redis hiccup must not kill the loop
+            log.exception("background job %s failed; retrying", name)
+            again = False
+        if not again:
+            await asyncio.sleep(seconds)
+
+
+def create_app(settings: Settings | None = None, overrides: Overrides | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    state = build_state(settings, overrides or Overrides())
+
+    async def refresh_experiment() -> bool:
+        await run_in_threadpool(state.experiments.refresh)
+        return False
+
+    async def drain() -> bool:
+        entries, written = await run_in_threadpool(state.drainer.drain_once)
+        state.metrics.exposures_drained.inc(written)
+        return entries >= settings.exposure_drain_batch
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(_bootstrap_key, state)
+        await run_in_threadpool(state.experiments.refresh)
+        loops = [
+            asyncio.create_task(
+                _every(settings.experiment_refresh_seconds, refresh_experiment, "experiments")
+            )
+        ]
+        if settings.exposure_drain_in_api:
+            loops.append(
+                asyncio.create_task(
+                    _every(settings.exposure_drain_interval_seconds, drain, "drain")
+                )
+            )
+        try:
+            yield
+        finally:
+            for task in loops:
+                task.cancel()
+            for task in loops:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            # Whatever this process logged last is written before it exits.
+            if settings.exposure_drain_in_api:
+                with contextlib.suppress(Exception):
+                    await run_in_threadpool(state.drainer.drain_all)
+            await state.redis_async.aclose()  # type: ignore[attr-defined]
+            state.redis_sync.close()
+
+    app = FastAPI(
+        title="recgen",
+        version=API_VERSION,
+        summary="Personalized generated product content: feeds, generation, events, A/B tests.",
+        lifespan=lifespan,
+    )
+    app.state.recgen = state
+    install_error_handlers(app)
+    routers = [m.router for m in (feed, generation, assets, events, experiments, health)]
+    for router in routers:
+        app.include_router(router)
+    default_openapi = app.openapi
+
+    def openapi_with_security() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_security(routers, default_openapi())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi_with_security  # type: ignore[method-assign]
+    # Outermost first: the size limit refuses before anything reads the body.
+    app.add_middleware(LatencyMiddleware, metrics=state.metrics)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    return app

@@ -1,0 +1,122 @@
+"""Every error leaves the API as JSON: ``{"error": {"code", "message", "details": [...]}}``.
+
+``details`` lists each problem with ``loc`` (where: ``body.events.3.product_id``) and
+``message`` (what), so a client can fix its request without reading server logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from recgen.errors import RecgenError, StoreUnavailableError
+
+
+class JsonResponse(Response):
+    """JSON via orjson (FastAPI's JsonResponse is deprecated; this is all it did)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class ApiError(Exception):
+    """An expected failure with an HTTP status, a stable code and the places it concerns."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Sequence[dict[str, Any]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = list(details)
+        self.headers = headers
+
+
+def problem(loc: Sequence[str | int], message: str) -> dict[str, Any]:
+    return {"loc": ".".join(str(part) for part in loc), "message": message}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Sequence[dict[str, Any]] = (),
+    headers: dict[str, str] | None = None,
+) -> JsonResponse:
+    body = {"error": {"code": code, "message": message, "details": list(details)}}
+    return JsonResponse(body, status_code=status, headers=headers)
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    503: "unavailable",
+}
+
+
+async def _api_error(_request: Request, exc: Exception) -> JsonResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JsonResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [problem(err["loc"], err["msg"]) for err in exc.errors()]
+    summary = "; ".join(f"{d['loc']}: {d['message']}" for d in details[:5])
+    return error_response(422, "validation_error", f"invalid request: {summary}", details)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JsonResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "error")
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+async def _unavailable(_request: Request, exc: Exception) -> JsonResponse:
+    return error_response(503, "unavailable", str(exc), headers={"Retry-After": "5"})
+
+
+async def _redis_down(_request: Request, exc: Exception) -> JsonResponse:
+    return error_response(
+        503,
+        "unavailable",
+        f"Redis is unavailable: {type(exc).__name__}",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _recgen_error(_request: Request, exc: Exception) -> JsonResponse:
+    return error_response(400, "bad_request", str(exc))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StoreUnavailableError, _unavailable)
+    app.add_exception_handler(RecgenError, _recgen_error)
+    app.add_exception_handler(redis.ConnectionError, _redis_down)
+    app.add_exception_handler(redis.TimeoutError, _redis_down)

@@ -1,0 +1,175 @@
+"""The feed's hot path: one Redis round trip per request (a Lua script).
+
+In one atomic call the script reads the user's feed, looks up the generated assets the arm wants
+(text payloads, image existence), decides per item whether generated or stock content is shown,
+appends the exposure entry for exactly what was decided to the exposure stream, and takes a
+short per-user lock when something must be regenerated (so a hot user's misses enqueue one
+generation job, not one per request). Doing this in Python would take three dependent round
+trips (feed, assets, exposure log); the script keeps the serving path at one and makes
+"what was shown" and "what was logged" the same decision.
+
+The feed JSON is the engine's :class:`recgen.cache.Feed` format (``to_json``); a feed item's key
+is None when its gate rejected the asset, which means stock content and no regeneration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+_SERVE_SCRIPT = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local feed = cjson.decode(raw)
+local prefix, want, limit, token = ARGV[1], ARGV[2] == '1', tonumber(ARGV[3]), ARGV[8]
+local out, logged, regen = {'', '', 0, 0, 0, 0, ''}, {}, {}
+local hits = {0, 0, 0, 0}  -- text hit, text miss, image hit, image miss
+for i, item in ipairs(feed['items']) do
+  if i > limit then break end
+  local pid = string.format('%d', item['product_id'])
+  local eid = token .. '-' .. i
+  local text, image, missing = '', '', false
+  if want then
+    local tk, ik = item['text_key'], item['image_key']
+    if type(tk) == 'string' then
+      local value = redis.call('GET', prefix .. tk)
+      if value then text = value; hits[1] = hits[1] + 1
+      else missing = true; hits[2] = hits[2] + 1 end
+    end
+    if type(ik) == 'string' then
+      if redis.call('EXISTS', prefix .. ik) == 1 then image = ik; hits[3] = hits[3] + 1
+      else missing = true; hits[4] = hits[4] + 1 end
+    end
+    if missing then table.insert(regen, pid) end
+  end
+  local served = {}
+  if text ~= '' then table.insert(served, item['text_key']) end
+  if image ~= '' then table.insert(served, image) end
+  local content = (#served > 0) and 'generated' or 'stock'
+  local key = (#served > 0) and table.concat(served, ' ') or cjson.null
+  table.insert(logged, {eid, pid, content, key})
+  local tg, ig = item['text_gate'], item['image_gate']
+  local t_rej = type(tg) == 'table' and tg['passed'] == false
+  local i_rej = type(ig) == 'table' and ig['passed'] == false
+  for _, v in ipairs({pid, eid, text, image, t_rej and 1 or 0, i_rej and 1 or 0}) do
+    table.insert(out, v)
+  end
+end
+if #logged > 0 then
+  local entry = {u = ARGV[4], e = ARGV[5], a = ARGV[6], t = tonumber(ARGV[7]), i = logged}
+  if ARGV[5] == '' then entry['e'] = cjson.null end
+  if ARGV[6] == '' then entry['a'] = cjson.null end
+  redis.call('XADD', KEYS[2], '*', 'v', cjson.encode(entry))
+end
+if #regen > 0 then
+  if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[9]) then regen = {} end
+end
+-- A flat reply (header, then 6 fields per item): RESP is cheaper than cjson for the texts.
+out[1], out[2] = tostring(feed['generated_at']), cjson.encode(feed['model_versions'])
+out[3], out[4], out[5], out[6] = hits[1], hits[2], hits[3], hits[4]
+out[7] = table.concat(regen, ',')
+return out
+"""
+
+
+_HEADER, _ITEM_FIELDS = 7, 6
+
+
+@dataclass(frozen=True, slots=True)
+class ServedItem:
+    product_id: int
+    exposure_id: str
+    text: str | None  # the generated description, None = stock
+    image_key: str | None  # the generated image's cache key, None = stock
+    text_rejected: bool
+    image_rejected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServedFeed:
+    generated_at: float
+    model_versions: dict[str, str]
+    items: list[ServedItem]
+    regenerate: list[int]  # products whose generated assets were missing (lock taken)
+    lookups: tuple[int, int, int, int]  # text hit/miss, image hit/miss
+
+
+class FeedReader:
+    def __init__(
+        self,
+        client: aioredis.Redis[bytes],
+        *,
+        prefix: str,
+        stream: str,
+        regenerate_lock_ms: int = 60_000,
+    ) -> None:
+        self._prefix = prefix.rstrip(":") + ":"
+        self._stream = stream
+        self._lock_ms = str(regenerate_lock_ms)
+        self._client = client
+        self._script = client.register_script(_SERVE_SCRIPT)
+
+    async def claim_refresh(self, user_id: int) -> bool:
+        """True for the first caller in a lock period: only it enqueues a feed refresh."""
+        key = f"{self._prefix}lock:refresh:{int(user_id)}"
+        return bool(await self._client.set(key, b"1", nx=True, px=int(self._lock_ms)))
+
+    def feed_key(self, user_id: int) -> str:
+        return f"{self._prefix}feed:{int(user_id)}"
+
+    async def serve(
+        self,
+        *,
+        user_id: int,
+        limit: int,
+        want_generated: bool,
+        experiment_id: int | None,
+        arm: str | None,
+        served_at: float,
+        token: str,
+    ) -> ServedFeed | None:
+        """Serve and log the user's feed; None when the user has no feed in the cache."""
+        raw: Any = await self._script(
+            keys=[
+                self.feed_key(user_id),
+                self._stream,
+                f"{self._prefix}lock:regenerate:{int(user_id)}",
+            ],
+            args=[
+                self._prefix,
+                "1" if want_generated else "0",
+                str(limit),
+                str(int(user_id)),
+                "" if experiment_id is None else str(experiment_id),
+                arm or "",
+                repr(served_at),
+                token,
+                self._lock_ms,
+            ],
+        )
+        if raw is None:
+            return None
+        header, fields = raw[:_HEADER], raw[_HEADER:]
+        items = [
+            ServedItem(
+                product_id=int(fields[i]),
+                exposure_id=fields[i + 1].decode(),
+                text=fields[i + 2].decode() or None,
+                image_key=fields[i + 3].decode() or None,
+                text_rejected=bool(fields[i + 4]),
+                image_rejected=bool(fields[i + 5]),
+            )
+            for i in range(0, len(fields), _ITEM_FIELDS)
+        ]
+        versions = orjson.loads(header[1])
+        return ServedFeed(
+            generated_at=float(header[0]),
+            # cjson writes an empty Lua table as {}; a feed always has a mapping here.
+            model_versions=dict(versions) if isinstance(versions, dict) else {},
+            items=items,
+            regenerate=[int(p) for p in header[6].split(b",") if p],
+            lookups=(int(header[2]), int(header[3]), int(header[4]), int(header[5])),
+        )

@@ -1,0 +1,91 @@
+"""GET /v1/assets/{key} (generated PNG or text) and GET /v1/products/{id}/image (stock photo).
+
+Assets are immutable per key (the key carries the model version and owner), so the ETag is a
+hash of the bytes and clients may cache them for a day.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path as FsPath
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from recgen.api.deps import V1, StateDep
+from recgen.api.errors import ApiError
+from recgen.api.schemas import ERRORS
+
+router = APIRouter(prefix=V1, tags=["assets"])
+CACHE_CONTROL = "public, max-age=86400, immutable"
+
+
+def _conditional(request: Request, payload: bytes, media_type: str) -> Response:
+    etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(payload, media_type=media_type, headers=headers)
+
+
+@router.get(
+    "/assets/{key:path}",
+    responses={200: {"content": {"image/png": {}, "text/plain": {}}}, **ERRORS},
+    response_class=Response,
+    summary="A generated asset by cache key",
+)
+async def get_asset(
+    key: Annotated[str, Path(min_length=1, max_length=256)], request: Request, state: StateDep
+) -> Response:
+    kind = key.split(":", 2)[1] if key.startswith("asset:") and key.count(":") >= 2 else None
+    if kind not in ("text", "image"):
+        raise ApiError(
+            404,
+            "not_found",
+            f"{key!r} is not an asset key (asset:text:... or asset:image:...)",
+            [{"loc": "path.key", "message": "not an asset key"}],
+        )
+    payload = await state.redis_async.get(f"{state.settings.cache_prefix}:{key}")
+    if payload is None:
+        raise ApiError(
+            404,
+            "not_found",
+            f"asset {key!r} is not in the cache (expired or never made)",
+            [{"loc": "path.key", "message": "not cached"}],
+        )
+    media = "image/png" if kind == "image" else "text/plain; charset=utf-8"
+    return _conditional(request, payload, media)
+
+
+@router.get(
+    "/products/{product_id}/image",
+    responses={200: {"content": {"image/jpeg": {}}}, **ERRORS},
+    response_class=Response,
+    summary="A product's stock photo",
+)
+async def stock_image(
+    product_id: Annotated[int, Path(ge=1)], request: Request, state: StateDep
+) -> Response:
+    path = await run_in_threadpool(state.stock.image_path, product_id)
+    if not path:
+        raise ApiError(
+            404,
+            "not_found",
+            f"product {product_id} has no stock photo",
+            [{"loc": "path.product_id", "message": "no photo"}],
+        )
+    file = FsPath(path)
+    if not file.is_absolute():
+        file = state.settings.data_dir / "myntra" / "images" / file.name
+    try:
+        payload = await run_in_threadpool(file.read_bytes)
+    except OSError as exc:
+        raise ApiError(
+            404,
+            "not_found",
+            f"stock photo of product {product_id} is unreadable",
+            [{"loc": "path.product_id", "message": "photo file missing"}],
+        ) from exc
+    return _conditional(request, payload, "image/jpeg")

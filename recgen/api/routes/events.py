@@ -1,0 +1,68 @@
+"""POST /v1/events: batched impressions, clicks, add-to-cart and purchases.
+
+The batch is validated as a whole (nothing is accepted if any event is wrong), users first seen
+here get a bare user row, and the events go to the workers, which store them idempotently by
+``event_id`` and fold them into profiles. Outcomes join exposures by ``exposure_id``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter
+
+from recgen.api.deps import V1, EventsKey, SessionDep, StateDep
+from recgen.api.errors import ApiError, JsonResponse, problem
+from recgen.api.schemas import ERRORS, EventBatch, EventsAccepted
+from recgen.store.experiments import ensure_users
+from recgen.store.repository import get_products
+
+router = APIRouter(prefix=V1, tags=["events"])
+# Clocks drift; an event from further in the future than this is a client bug.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@router.post(
+    "/events",
+    status_code=202,
+    response_model=EventsAccepted,
+    responses=ERRORS,
+    summary="Record a batch of interaction events",
+)
+def post_events(
+    batch: EventBatch, state: StateDep, session: SessionDep, _key: EventsKey
+) -> JsonResponse:
+    limit = state.settings.api_max_events_per_batch
+    if len(batch.events) > limit:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"a batch holds at most {limit} events, got {len(batch.events)}",
+            [problem(("body", "events"), f"at most {limit} events")],
+        )
+    now = datetime.now(UTC)
+    problems = [
+        problem(("body", "events", i, "occurred_at"), "is in the future")
+        for i, e in enumerate(batch.events)
+        if e.occurred_at is not None and e.occurred_at > now + MAX_CLOCK_SKEW
+    ]
+    known = get_products(session, product_ids=[e.product_id for e in batch.events])
+    problems += [
+        problem(("body", "events", i, "product_id"), f"unknown product id {e.product_id}")
+        for i, e in enumerate(batch.events)
+        if e.product_id not in known
+    ]
+    if problems:
+        raise ApiError(422, "validation_error", f"{len(problems)} invalid event(s)", problems)
+    ensure_users(session, user_ids=[e.user_id for e in batch.events])
+    # Commit the user rows before the workers can see the events that reference them.
+    session.commit()
+    events: list[dict[str, Any]] = [
+        {**e.model_dump(exclude={"occurred_at"}), "occurred_at": (e.occurred_at or now).isoformat()}
+        for e in batch.events
+    ]
+    task_id = state.dispatcher.submit_events(events)
+    for e in batch.events:
+        state.metrics.events_received.labels(e.kind).inc()
+    return JsonResponse({"accepted": len(events), "task_id": task_id}, status_code=202)

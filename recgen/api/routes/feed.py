@@ -1,0 +1,163 @@
+"""GET /v1/feed/{user_id}: content per the user's arm, from Redis only, exposures logged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from typing import Annotated
+from urllib.parse import quote
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from recgen.api.deps import V1, RecommenderKey
+from recgen.api.errors import ApiError
+from recgen.api.feed_reader import ServedFeed
+from recgen.api.schemas import ERRORS, FeedOut
+from recgen.api.state import AppState
+from recgen.experiments import assign
+
+log = logging.getLogger(__name__)
+_LOOKUPS = (("text", "hit"), ("text", "miss"), ("image", "hit"), ("image", "miss"))
+router = APIRouter(prefix=V1, tags=["feed"])
+
+
+def asset_url(key: str) -> str:
+    return "/v1/assets/" + quote(key, safe=":._-+")
+
+
+def stock_image_url(product_id: int) -> str:
+    return f"/v1/products/{product_id}/image"
+
+
+def _enqueue(state: AppState, user_id: int, product_ids: list[int] | None) -> None:
+    """After the response: a miss must never delay the feed, and a broker outage must not
+    fail it (the next miss retries once the per-user lock expires)."""
+    try:
+        if product_ids is None:
+            state.dispatcher.submit_refresh(user_id)
+        else:
+            state.dispatcher.submit_generation(user_id, product_ids, ("text", "image"))
+            state.metrics.generation_requests.labels("feed").inc()
+    except Exception:  # the broker is down: logged, retried by a later request
+        log.exception("could not enqueue work for user %s", user_id)
+
+
+def _in_background(state: AppState, user_id: int, product_ids: list[int] | None) -> None:
+    # The default executor's thread sends the task; the feed answers without waiting.
+    asyncio.get_running_loop().run_in_executor(None, _enqueue, state, user_id, product_ids)
+
+
+@router.get(
+    "/feed/{user_id}",
+    response_model=FeedOut,
+    responses=ERRORS,
+    summary="The user's feed (generated or stock content per experiment arm)",
+)
+async def get_feed(
+    user_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    request: Request,
+    _key: RecommenderKey,
+    limit: Annotated[int, Query(ge=1, description="Items to return (at most feed_max_limit)")] = 10,
+) -> Response:
+    # The hot path: no StateDep/BackgroundTasks (each injected parameter costs time per request).
+    state: AppState = request.app.state.recgen
+    if limit > state.settings.feed_max_limit:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"limit must be at most {state.settings.feed_max_limit}",
+            [{"loc": "query.limit", "message": f"at most {state.settings.feed_max_limit}"}],
+        )
+    experiment = state.experiments.current
+    arm = assign(experiment, user_id) if experiment is not None else None
+    experiment_id = experiment.experiment_id if experiment is not None and arm else None
+    content = arm or state.settings.feed_default_content
+    # QA overrides are served their arm but their exposures stay out of the analysis.
+    forced = experiment is not None and user_id in experiment.forced
+    served = await state.feeds.serve(
+        user_id=user_id,
+        limit=limit,
+        want_generated=content == "generated",
+        experiment_id=None if forced else experiment_id,
+        arm=arm,
+        served_at=time.time(),
+        token=secrets.token_hex(8),
+    )
+    if served is None:
+        if await state.feeds.claim_refresh(user_id):
+            _in_background(state, user_id, None)
+        body = {
+            "user_id": user_id,
+            "state": "refreshing",
+            "arm": arm,
+            "generated_at": None,
+            "experiment_id": experiment_id,
+            "model_versions": {},
+            "items": [],
+        }
+        return Response(
+            orjson.dumps(body),
+            media_type="application/json",
+            headers={"Cache-Control": "no-store", "Retry-After": "5"},
+        )
+    if served.regenerate:
+        _in_background(state, user_id, served.regenerate)
+    rendered = await _render(state, user_id, arm, experiment_id, served)
+    return Response(rendered, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def _render(
+    state: AppState, user_id: int, arm: str | None, experiment_id: int | None, served: ServedFeed
+) -> bytes:
+    stock = await state.stock.items(item.product_id for item in served.items)
+    items = []
+    generated = 0
+    text_rejected = image_rejected = 0
+    for item in served.items:
+        product = stock.get(item.product_id)
+        title = product.title if product else ""
+        if item.image_key:
+            image_url: str | None = asset_url(item.image_key)
+        else:
+            image_url = stock_image_url(item.product_id) if product and product.has_image else None
+        is_generated = bool(item.text or item.image_key)
+        generated += is_generated
+        text_rejected += item.text_rejected
+        image_rejected += item.image_rejected
+        items.append(
+            {
+                "product_id": item.product_id,
+                "exposure_id": item.exposure_id,
+                "content": "generated" if is_generated else "stock",
+                "title": title,
+                "text": item.text or title,
+                "text_source": "generated" if item.text else "stock",
+                "image_url": image_url,
+                "image_source": ("generated" if item.image_key else "stock") if image_url else None,
+            }
+        )
+    metrics = state.metrics
+    for lookup, n in zip(_LOOKUPS, served.lookups, strict=True):
+        if n:
+            metrics.lookup_child[lookup].inc(n)
+    for content, n in (("generated", generated), ("stock", len(items) - generated)):
+        if n:
+            metrics.items_child[content].inc(n)
+    for kind, n in (("text", text_rejected), ("image", image_rejected)):
+        if n:
+            metrics.rejection_child[kind].inc(n)
+    return orjson.dumps(
+        {
+            "user_id": user_id,
+            "state": "ready",
+            "experiment_id": experiment_id,
+            "arm": arm,
+            "generated_at": served.generated_at,
+            "model_versions": served.model_versions,
+            "items": items,
+        }
+    )

@@ -1,0 +1,125 @@
+"""POST /v1/generate (202 + task id, Idempotency-Key honoured) and GET /v1/tasks/{id}."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Header, Path
+
+from recgen.api.deps import V1, BackendKey, SessionDep, StateDep
+from recgen.api.errors import ApiError, JsonResponse, problem
+from recgen.api.routes.feed import asset_url
+from recgen.api.schemas import ERRORS, GenerateRequest, TaskAccepted, TaskStatus
+from recgen.api.state import AppState
+from recgen.store.repository import get_products
+
+router = APIRouter(prefix=V1, tags=["generation"])
+
+# An Idempotency-Key is remembered this long (a client retries within minutes, not days).
+IDEMPOTENCY_TTL_S = 24 * 3600
+_IN_FLIGHT = b"in-flight"
+
+
+@router.post(
+    "/generate",
+    status_code=202,
+    response_model=TaskAccepted,
+    responses=ERRORS,
+    summary="Enqueue generation of a user's assets for some products",
+)
+def generate(
+    request: GenerateRequest,
+    state: StateDep,
+    session: SessionDep,
+    principal: BackendKey,
+    idempotency_key: Annotated[
+        str | None, Header(min_length=1, max_length=128, description="Retry-safe request id")
+    ] = None,
+) -> JsonResponse:
+    known = get_products(session, product_ids=request.product_ids)
+    unknown = [
+        problem(("body", "product_ids", i), f"unknown product id {pid}")
+        for i, pid in enumerate(request.product_ids)
+        if pid not in known
+    ]
+    if unknown:
+        raise ApiError(422, "validation_error", "some product ids are not in the catalog", unknown)
+    if idempotency_key is None:
+        return _accepted(_submit(state, request))
+    # Keys are per principal: two clients choosing the same key never see each other's task.
+    slot = f"{state.settings.cache_prefix}:idempotency:{principal.name}:{idempotency_key}"
+    fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+    claimed = state.redis_sync.set(
+        slot, orjson.dumps({"fp": fingerprint, "task": None}), nx=True, ex=IDEMPOTENCY_TTL_S
+    )
+    if not claimed:
+        return _replay(state.redis_sync.get(slot), fingerprint, idempotency_key)
+    try:
+        task_id = _submit(state, request)
+    except BaseException:
+        state.redis_sync.delete(slot)  # let the client retry with the same key
+        raise
+    state.redis_sync.set(
+        slot, orjson.dumps({"fp": fingerprint, "task": task_id}), ex=IDEMPOTENCY_TTL_S
+    )
+    return _accepted(task_id)
+
+
+def _submit(state: AppState, request: GenerateRequest) -> str:
+    task_id = state.dispatcher.submit_generation(
+        request.user_id, request.product_ids, request.kinds
+    )
+    state.metrics.generation_requests.labels("api").inc()
+    return task_id
+
+
+def _accepted(task_id: str) -> JsonResponse:
+    return JsonResponse(
+        {"task_id": task_id, "status_url": f"/v1/tasks/{task_id}"},
+        status_code=202,
+        headers={"Location": f"/v1/tasks/{task_id}"},
+    )
+
+
+def _replay(raw: bytes | None, fingerprint: str, key: str) -> JsonResponse:
+    stored = orjson.loads(raw) if raw else None
+    if stored is None or stored["task"] is None:
+        raise ApiError(
+            409,
+            "conflict",
+            f"a request with Idempotency-Key {key!r} is still being processed; retry shortly",
+            [{"loc": "header.Idempotency-Key", "message": "in flight"}],
+            headers={"Retry-After": "1"},
+        )
+    if stored["fp"] != fingerprint:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            f"Idempotency-Key {key!r} was used for a different request body",
+            [{"loc": "header.Idempotency-Key", "message": "reused with another body"}],
+        )
+    return _accepted(str(stored["task"]))
+
+
+@router.get(
+    "/tasks/{task_id}", response_model=TaskStatus, responses=ERRORS, summary="A task's state"
+)
+def task_status(
+    task_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")],
+    state: StateDep,
+    _key: BackendKey,
+) -> TaskStatus:
+    status, result = state.dispatcher.task_status(task_id)
+    keys = []
+    if status == "SUCCESS" and isinstance(result, dict):
+        for item in result.get("items", []):
+            keys += [k for k in (item.get("text_key"), item.get("image_key")) if k]
+    return TaskStatus(
+        task_id=task_id,
+        state=status,
+        asset_keys=keys,
+        asset_urls=[asset_url(k) for k in keys],
+        result=result,
+    )

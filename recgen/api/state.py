@@ -1,0 +1,126 @@
+"""Process-wide components of the API and the small in-process caches of the serving path.
+
+The feed must not touch SQL per request, so the three things it needs from SQL are cached:
+API keys (sha256 -> scopes, ``api_key_cache_seconds``), the running experiment (refreshed every
+``experiment_refresh_seconds`` by a background loop) and stock titles (products change rarely;
+a miss is read once and kept).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+import redis.asyncio as aioredis
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from recgen.api.feed_reader import FeedReader
+from recgen.api.metrics import ApiMetrics
+from recgen.cache import AssetCache
+from recgen.config import Settings
+from recgen.dispatch import Dispatcher
+from recgen.experiments import ExperimentConfig
+from recgen.exposure_log import ExposureDrainer
+from recgen.store.api_keys import find_api_key, hash_key
+from recgen.store.db import session_scope
+from recgen.store.experiments import experiment_config, running_experiment
+from recgen.store.repository import get_products
+
+# Unknown keys are remembered briefly too, so a client retrying a bad key cannot hammer SQL.
+_NEGATIVE_TTL = 5.0
+_MAX_CACHED_KEYS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    scopes: frozenset[str]
+
+
+class KeyCache:
+    def __init__(self, sessions: sessionmaker[Session], ttl: float) -> None:
+        self._sessions = sessions
+        self._ttl = ttl
+        self._entries: dict[str, tuple[Principal | None, float]] = {}
+
+    async def principal(self, key: str) -> Principal | None:
+        digest = hash_key(key)
+        hit = self._entries.get(digest)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        found = await run_in_threadpool(self._lookup, digest)
+        if len(self._entries) >= _MAX_CACHED_KEYS:
+            self._entries.clear()
+        self._entries[digest] = (found, now + (self._ttl if found else _NEGATIVE_TTL))
+        return found
+
+    def _lookup(self, digest: str) -> Principal | None:
+        with session_scope(self._sessions) as session:
+            row = find_api_key(session, key_hash=digest)
+            return None if row is None else Principal(row.name, frozenset(row.scopes))
+
+    def forget(self) -> None:
+        self._entries.clear()
+
+
+class ExperimentCache:
+    """The running experiment (or None), as every request of this process sees it."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self.current: ExperimentConfig | None = None
+
+    def refresh(self) -> ExperimentConfig | None:
+        with session_scope(self._sessions) as session:
+            row = running_experiment(session)
+            self.current = None if row is None else experiment_config(session, experiment=row)
+        return self.current
+
+
+@dataclass(frozen=True, slots=True)
+class StockItem:
+    title: str
+    has_image: bool
+
+
+class StockCatalog:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._items: dict[int, StockItem] = {}
+
+    async def items(self, product_ids: Iterable[int]) -> dict[int, StockItem]:
+        ids = list(product_ids)
+        unknown = [p for p in ids if p not in self._items]
+        if unknown:
+            self._items.update(await run_in_threadpool(self._load, unknown))
+        return {p: self._items[p] for p in ids if p in self._items}
+
+    def _load(self, product_ids: list[int]) -> dict[int, StockItem]:
+        with session_scope(self._sessions) as session:
+            products = get_products(session, product_ids=product_ids)
+        return {pid: StockItem(p.title, bool(p.image_path)) for pid, p in products.items()}
+
+    def image_path(self, product_id: int) -> str | None:
+        with session_scope(self._sessions) as session:
+            product = get_products(session, product_ids=[product_id]).get(product_id)
+        return None if product is None else product.image_path
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    redis_async: aioredis.Redis[bytes]
+    redis_sync: redis.Redis[bytes]
+    cache: AssetCache
+    dispatcher: Dispatcher
+    metrics: ApiMetrics
+    keys: KeyCache
+    experiments: ExperimentCache
+    stock: StockCatalog
+    feeds: FeedReader
+    drainer: ExposureDrainer

@@ -1,0 +1,408 @@
+"""The background jobs, independent of transport: Celery tasks and the in-process executor
+both call these functions, so the embedded default and production run the same logic.
+
+Each job: read what it needs in one short transaction, generate outside any transaction
+(minutes of model time must not hold a database connection), write cache entries and audit
+rows, and return a JSON-able summary.
+
+Generation of missing assets (:func:`materialise`):
+1. assets already in the cache (or known to have been rejected by a gate) are reused;
+2. for the rest we take a stampede lock per key (one pipelined ``SET NX``); keys another
+   worker holds are not generated twice: we wait up to ``lock_wait_s`` for them to appear and
+   otherwise serve stock content for them;
+3. requests with equal keys inside one call (same product, persona and model) are generated
+   once; that is the batch window in which persona sharing pays off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from recgen.cache import AssetCache, Feed, FeedItem, build_cache
+from recgen.engine import Asset, AssetJob, GenerationEngine, Subject
+from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.models import InteractionRow, UserRow, utcnow
+from recgen.store.repository import add_interactions, get_products, record_asset
+from recgen.types import AssetKind, GateResult, PersonaControls, Product
+
+if TYPE_CHECKING:
+    from recgen.config import Settings
+
+log = logging.getLogger(__name__)
+
+CACHED_GATE = GateResult(True)  # an asset in the cache passed its gate when it was written
+_POLL_S = 0.05
+
+
+class ProfileLike(Protocol):
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def vector(self) -> Any: ...
+    @property
+    def controls(self) -> PersonaControls: ...
+    @property
+    def taste_vector(self) -> tuple[float, ...] | None: ...
+    @property
+    def persona_id(self) -> int | None: ...
+
+
+class PersonaLike(Protocol):
+    @property
+    def persona_id(self) -> int: ...
+    @property
+    def controls(self) -> PersonaControls: ...
+    @property
+    def taste_vector(self) -> tuple[float, ...] | None: ...
+
+
+class ProfileSource(Protocol):
+    """What the jobs need of the profiles service (sessions are the caller's)."""
+
+    def profile_for(self, session: Session, user_id: int) -> ProfileLike: ...
+    def candidates_for(self, profile: ProfileLike, k: int) -> list[int]: ...
+    def persona(self, persona_id: int) -> PersonaLike | None: ...
+    def record_event(
+        self, session: Session, *, user_id: int, product_id: int, kind: str, occurred_at: datetime
+    ) -> object: ...
+
+
+@dataclass
+class JobContext:
+    engine: GenerationEngine
+    cache: AssetCache
+    sessions: sessionmaker[Session]
+    profiles: ProfileSource
+    persona_sharing: bool = True
+    feed_size: int = 10
+    feed_max_age_s: float = 24 * 3600.0
+    lock_ttl_s: float = 120.0
+    lock_wait_s: float = 10.0
+
+
+@dataclass
+class Outcome:
+    """Per key: the gate that applies and whether the asset can be served from the cache."""
+
+    gates: dict[str, GateResult] = field(default_factory=dict)
+    servable: set[str] = field(default_factory=set)
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def subject_for(profile: ProfileLike, profiles: ProfileSource, *, shared: bool) -> Subject:
+    """The persona's subject when sharing is on and the user has one, else the user's own."""
+    if shared and profile.persona_id is not None:
+        persona = profiles.persona(profile.persona_id)
+        if persona is not None:
+            return Subject(
+                controls=persona.controls,
+                persona_id=persona.persona_id,
+                taste_vector=persona.taste_vector,
+            )
+    vector = np.asarray(profile.vector, dtype=np.float32).ravel()
+    return Subject(
+        controls=profile.controls,
+        user_id=profile.user_id,
+        taste_vector=profile.taste_vector,
+        profile_vector=tuple(float(v) for v in vector) if vector.any() else None,
+    )
+
+
+def _reject_key(key: str) -> str:
+    return f"rejected:{key}"
+
+
+def _encode_gate(gate: GateResult) -> bytes:
+    return json.dumps({"passed": gate.passed, "reasons": list(gate.reasons)}).encode()
+
+
+def _decode_gate(raw: bytes) -> GateResult:
+    body = json.loads(raw)
+    return GateResult(bool(body["passed"]), tuple(body["reasons"]))
+
+
+def materialise(ctx: JobContext, plan: Sequence[AssetJob], requested: int) -> Outcome:
+    """Make sure every planned asset is in the cache (or known to be stock); see module doc."""
+    outcome = Outcome()
+    keys = [job.key for job in plan]
+    absent = set(ctx.cache.missing(keys))
+    outcome.servable.update(k for k in keys if k not in absent)
+    outcome.gates.update((k, CACHED_GATE) for k in outcome.servable)
+    rejected = ctx.cache.get_many([_reject_key(k) for k in absent]) if absent else {}
+    for marker, raw in rejected.items():
+        if raw is not None:
+            key = marker.removeprefix("rejected:")
+            outcome.gates[key] = _decode_gate(raw)
+            absent.discard(key)
+    ours = set(ctx.cache.acquire_many(sorted(absent), ctx.lock_ttl_s))
+    try:
+        assets = ctx.engine.run([job for job in plan if job.key in ours])
+        _store(ctx, assets, outcome)
+    finally:
+        ctx.cache.release_many(sorted(ours))
+    waited = _wait_for(ctx, sorted(absent - ours), outcome)
+    generated = sum(1 for a in assets if a.generated)
+    outcome.stats = {
+        "requested": requested,
+        "unique": len(keys),
+        "cache_hits": len(keys) - len(absent) - sum(1 for k in rejected.values() if k),
+        "generated": generated,
+        "failed": sum(1 for a in assets if not a.generated),
+        "rejected": sum(1 for a in assets if a.generated and not a.gate.passed),
+        "waited_for_other_worker": waited,
+        "reused": requested - generated,
+    }
+    return outcome
+
+
+def _store(ctx: JobContext, assets: Sequence[Asset], outcome: Outcome) -> None:
+    payloads = {a.key: a.payload for a in assets if a.servable and a.payload is not None}
+    # A rejected asset is remembered (not served) so a deterministic model is not asked again.
+    markers = {
+        _reject_key(a.key): _encode_gate(a.gate)
+        for a in assets
+        if a.generated and not a.gate.passed
+    }
+    ctx.cache.put_many({**payloads, **markers})
+    outcome.servable.update(payloads)
+    outcome.gates.update((a.key, a.gate) for a in assets)
+    audited = [a for a in assets if a.generated]
+    if audited:
+        with session_scope(ctx.sessions) as session:
+            for a in audited:
+                record_asset(
+                    session,
+                    kind=a.kind,
+                    product_id=a.product_id,
+                    model_name=a.model_name,
+                    model_version=a.model_version,
+                    seed=a.seed,
+                    conditions=a.conditions,
+                    gate_passed=a.gate.passed,
+                    gate_reasons=a.gate.reasons,
+                    cache_key=a.key,
+                    user_id=a.user_id,
+                    persona_id=a.persona_id,
+                )
+
+
+def _wait_for(ctx: JobContext, keys: list[str], outcome: Outcome) -> int:
+    """Wait (bounded) for assets another worker is generating; the rest are served as stock."""
+    pending = list(keys)
+    deadline = time.monotonic() + ctx.lock_wait_s
+    while pending:
+        still = set(ctx.cache.missing(pending))
+        for key in pending:
+            if key not in still:
+                outcome.servable.add(key)
+                outcome.gates[key] = CACHED_GATE
+        pending = [k for k in pending if k in still]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(_POLL_S)
+    return len(keys) - len(pending)
+
+
+def _feed_item(
+    ctx: JobContext, subject: Subject, product_id: int, kinds: Sequence[AssetKind], outcome: Outcome
+) -> FeedItem:
+    keys = {kind: ctx.engine.key(kind, product_id, subject) for kind in kinds}
+    text_key, image_key = keys.get("text"), keys.get("image")
+    return FeedItem(
+        product_id=product_id,
+        text_key=text_key if text_key in outcome.servable else None,
+        image_key=image_key if image_key in outcome.servable else None,
+        persona_id=subject.persona_id,
+        text_gate=outcome.gates.get(text_key) if text_key else None,
+        image_gate=outcome.gates.get(image_key) if image_key else None,
+    )
+
+
+def _generate_for(
+    ctx: JobContext, wanted: Mapping[int, tuple[Subject, list[int]]], kinds: Sequence[AssetKind]
+) -> tuple[dict[int, list[FeedItem]], dict[str, int]]:
+    """Items per user for ``{user: (subject, product ids)}``; unknown products are skipped."""
+    with session_scope(ctx.sessions) as session:
+        products = get_products(session, product_ids=[p for _, ids in wanted.values() for p in ids])
+    pairs: list[tuple[Subject, Product]] = [
+        (subject, products[p]) for subject, ids in wanted.values() for p in ids if p in products
+    ]
+    outcome = materialise(ctx, ctx.engine.plan(pairs, kinds), requested=len(pairs) * len(kinds))
+    items = {
+        user_id: [_feed_item(ctx, subject, p, kinds, outcome) for p in ids if p in products]
+        for user_id, (subject, ids) in wanted.items()
+    }
+    return items, outcome.stats
+
+
+def generate_assets(
+    ctx: JobContext, *, user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind]
+) -> dict[str, Any]:
+    """Generate (or reuse) the user's assets for these products; the feed is not changed."""
+    with session_scope(ctx.sessions) as session:
+        subject = subject_for(
+            ctx.profiles.profile_for(session, user_id), ctx.profiles, shared=ctx.persona_sharing
+        )
+    items, stats = _generate_for(ctx, {user_id: (subject, list(product_ids))}, kinds)
+    return {"user_id": user_id, "items": [_item_json(i) for i in items[user_id]], **stats}
+
+
+def refresh_feeds(ctx: JobContext, *, user_ids: Sequence[int]) -> dict[str, Any]:
+    """Retrieve candidates, generate what is missing for all these users at once, write feeds."""
+    wanted: dict[int, tuple[Subject, list[int]]] = {}
+    with session_scope(ctx.sessions) as session:
+        for user_id in dict.fromkeys(user_ids):
+            profile = ctx.profiles.profile_for(session, user_id)
+            subject = subject_for(profile, ctx.profiles, shared=ctx.persona_sharing)
+            wanted[user_id] = (subject, ctx.profiles.candidates_for(profile, ctx.feed_size))
+    items, stats = _generate_for(ctx, wanted, ("text", "image"))
+    now = time.time()
+    ctx.cache.put_feeds(
+        [
+            Feed(
+                user_id=u,
+                generated_at=now,
+                model_versions=ctx.engine.model_versions,
+                items=tuple(items[u]),
+            )
+            for u in wanted
+        ]
+    )
+    return {"users": len(wanted), **stats}
+
+
+def stale_user_ids(ctx: JobContext, *, limit: int, page: int = 5000) -> list[int]:
+    """Up to ``limit`` users, in id order, whose feed is missing or older than the max age."""
+    stale: list[int] = []
+    last = -1
+    while len(stale) < limit:
+        with session_scope(ctx.sessions) as session:
+            ids = list(
+                session.scalars(
+                    select(UserRow.id).where(UserRow.id > last).order_by(UserRow.id).limit(page)
+                )
+            )
+        if not ids:
+            break
+        ages = ctx.cache.feed_ages(ids)
+        for user_id in ids:
+            age = ages[user_id]
+            if age is None or age > ctx.feed_max_age_s:
+                stale.append(user_id)
+        last = ids[-1]
+    return stale[:limit]
+
+
+def record_events(ctx: JobContext, *, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Store interactions and fold the new ones into profiles; a resent event id is skipped.
+
+    Idempotent: a redelivered batch finds its event ids stored and changes nothing.
+    """
+    with session_scope(ctx.sessions) as session:
+        ids = [str(e["event_id"]) for e in events if e.get("event_id")]
+        seen = (
+            set(
+                session.scalars(
+                    select(InteractionRow.event_id).where(InteractionRow.event_id.in_(ids))
+                )
+            )
+            if ids
+            else set()
+        )
+        fresh = [
+            {**e, "occurred_at": _when(e.get("occurred_at"))}
+            for e in events
+            if not e.get("event_id") or str(e["event_id"]) not in seen
+        ]
+        stored = add_interactions(session, events=fresh)
+        for event in fresh:
+            ctx.profiles.record_event(
+                session,
+                user_id=int(event["user_id"]),
+                product_id=int(event["product_id"]),
+                kind=str(event["kind"]),
+                occurred_at=event["occurred_at"],
+            )
+    return {"received": len(events), "stored": stored}
+
+
+def _when(value: Any) -> datetime:
+    if value is None:
+        return utcnow()
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _item_json(item: FeedItem) -> dict[str, Any]:
+    return {
+        "product_id": item.product_id,
+        "text_key": item.text_key,
+        "image_key": item.image_key,
+        "persona_id": item.persona_id,
+    }
+
+
+def refresh_stale_inline(ctx: JobContext, *, chunk_size: int, max_chunks: int) -> dict[str, Any]:
+    """The in-process beat: refresh stale feeds chunk by chunk in this thread."""
+    stale = stale_user_ids(ctx, limit=chunk_size * max_chunks)
+    for start in range(0, len(stale), chunk_size):
+        refresh_feeds(ctx, user_ids=stale[start : start + chunk_size])
+    return {"stale": len(stale), "chunks": -(-len(stale) // chunk_size)}
+
+
+def job_table(
+    ctx: JobContext, *, chunk_size: int, max_chunks: int
+) -> dict[str, Callable[..., Any]]:
+    """Task name -> job: what the in-process executor runs for each Celery task name."""
+    from recgen import dispatch
+
+    return {
+        dispatch.TASK_GENERATE_ASSETS: lambda **kw: generate_assets(ctx, **kw),
+        dispatch.TASK_REFRESH_FEED: lambda user_id: refresh_feeds(ctx, user_ids=[user_id]),
+        dispatch.TASK_REFRESH_FEEDS: lambda user_ids: refresh_feeds(ctx, user_ids=user_ids),
+        dispatch.TASK_REFRESH_STALE_FEEDS: lambda: refresh_stale_inline(
+            ctx, chunk_size=chunk_size, max_chunks=max_chunks
+        ),
+        dispatch.TASK_RECORD_EVENTS: lambda events: record_events(ctx, events=events),
+    }
+
+
+def build_context(settings: Settings) -> JobContext:
+    """The real collaborators from settings (models load here: once per worker process)."""
+    from recgen.engine import build_engine
+    from recgen.profiles_adapter import build_profile_source
+
+    engine = make_engine(settings.database_url)
+    return JobContext(
+        engine=build_engine(settings),
+        cache=build_cache(settings),
+        sessions=session_factory(engine),
+        profiles=build_profile_source(settings, session_factory(engine)),
+        persona_sharing=settings.persona_sharing,
+        feed_size=settings.feed_size,
+        feed_max_age_s=settings.feed_max_age_s,
+        lock_ttl_s=settings.lock_ttl_s,
+        lock_wait_s=settings.lock_wait_s,
+    )
+
+
+def build_job_runner(settings: Settings) -> Callable[[str, Mapping[str, Any]], Any]:
+    table = job_table(
+        build_context(settings),
+        chunk_size=settings.refresh_chunk_size,
+        max_chunks=settings.refresh_max_chunks,
+    )
+
+    def run(name: str, kwargs: Mapping[str, Any]) -> Any:
+        return table[name](**kwargs)
+
+    return run

@@ -1,0 +1,179 @@
+"""GET /v1/feed: arms, stock fallback with regeneration, exposure logging and draining."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from recgen.api.state import AppState
+from recgen.cache import Feed, FeedItem, RedisAssetCache, asset_key
+from recgen.experiments import assign
+from recgen.store.db import session_scope
+from recgen.store.models import ExposureRow
+from recgen.types import GateResult
+from tests.integration.api.support import RecordingDispatcher
+
+pytestmark = pytest.mark.integration
+
+
+def key(kind: str, pid: int) -> str:
+    return asset_key(kind, pid, model_version="v1", persona_id=3)  # type: ignore[arg-type]
+
+
+def put_feed(cache: RedisAssetCache, user_id: int) -> None:
+    """101: both assets cached; 102: text key listed but expired; 103: gate rejected both."""
+    cache.put_many(
+        {
+            key("text", 101): b"A navy shirt for your Fall weekends.",
+            key("image", 101): b"\x89PNG fake",
+            key("image", 102): b"\x89PNG 102",
+        }
+    )
+    rejected = GateResult(False, ("off-category",))
+    cache.put_feed(
+        Feed(
+            user_id=user_id,
+            generated_at=time.time(),
+            model_versions={"text": "v1", "image": "v1"},
+            items=(
+                FeedItem(101, key("text", 101), key("image", 101), 3),
+                FeedItem(102, key("text", 102), key("image", 102), 3),
+                FeedItem(103, None, None, 3, rejected, rejected),
+            ),
+        )
+    )
+
+
+def start_experiment(api: TestClient, name: str) -> int:
+    created = api.post("/v1/experiments", json={"name": name})
+    assert created.status_code == 201, created.text
+    experiment_id = int(created.json()["id"])
+    assert api.post(f"/v1/experiments/{experiment_id}/start").status_code == 200
+    return experiment_id
+
+
+def user_in(state: AppState, arm: str) -> int:
+    config = state.experiments.current
+    assert config is not None
+    return next(u for u in range(1000, 2000) if assign(config, u) == arm)
+
+
+def test_generated_arm_serves_cached_assets_and_falls_back_to_stock(
+    api: TestClient, state: AppState, cache: RedisAssetCache, dispatcher: RecordingDispatcher
+) -> None:
+    experiment_id = start_experiment(api, "feed-generated")
+    user = user_in(state, "generated")
+    put_feed(cache, user)
+
+    body = api.get(f"/v1/feed/{user}", params={"limit": 3}).json()
+    assert (body["state"], body["arm"], body["experiment_id"]) == (
+        "ready",
+        "generated",
+        experiment_id,
+    )
+    first, second, third = body["items"]
+    assert first["content"] == "generated" and first["text_source"] == "generated"
+    assert first["text"] == "A navy shirt for your Fall weekends."
+    assert first["image_url"].startswith("/v1/assets/asset:image:v1:p101")
+    # 102: the text expired, the image is there; 103: the gate said no, so stock both.
+    assert second["text"] == "Stock title 102" and second["image_source"] == "generated"
+    assert third == {**third, "content": "stock", "text": "Stock title 103", "image_url": None}
+    assert dispatcher.named("generate") == [(user, [102], ["text", "image"])]
+
+    # A second request within the lock period does not enqueue the same work again.
+    again = api.get(f"/v1/feed/{user}", params={"limit": 3}).json()
+    assert len(dispatcher.named("generate")) == 1
+    assert {i["exposure_id"] for i in again["items"]}.isdisjoint(
+        {i["exposure_id"] for i in body["items"]}
+    )
+
+    assert state.drainer.drain_all() == 6
+    with session_scope(state.sessions) as session:
+        rows = {
+            r.id: r for r in session.scalars(select(ExposureRow).where(ExposureRow.user_id == user))
+        }
+    assert set(rows) == {i["exposure_id"] for i in body["items"] + again["items"]}
+    logged = rows[first["exposure_id"]]
+    assert (logged.experiment_id, logged.arm, logged.content) == (
+        experiment_id,
+        "generated",
+        "generated",
+    )
+    assert logged.asset_key == f"{key('text', 101)} {key('image', 101)}"
+    assert rows[third["exposure_id"]].content == "stock"
+
+
+def test_stock_arm_never_reads_generated_assets(
+    api: TestClient, state: AppState, cache: RedisAssetCache, dispatcher: RecordingDispatcher
+) -> None:
+    start_experiment(api, "feed-stock")
+    user = user_in(state, "stock")
+    put_feed(cache, user)
+    items = api.get(f"/v1/feed/{user}").json()["items"]
+    assert [i["content"] for i in items] == ["stock"] * 3
+    assert all(i["text"] == f"Stock title {i['product_id']}" for i in items)
+    assert dispatcher.named("generate") == []
+    metrics = api.get("/metrics").text
+    assert 'recgen_feed_items_total{content="stock"} 3.0' in metrics
+
+
+def test_forced_user_gets_the_arm_but_stays_out_of_the_report(
+    api: TestClient, state: AppState, cache: RedisAssetCache
+) -> None:
+    experiment_id = start_experiment(api, "feed-forced")
+    user = user_in(state, "stock")
+    put_feed(cache, user)
+    forced = api.put(f"/v1/experiments/{experiment_id}/overrides/{user}", json={"arm": "generated"})
+    assert forced.json() == {
+        "experiment_id": experiment_id,
+        "user_id": user,
+        "arm": "generated",
+        "forced": True,
+    }
+    body = api.get(f"/v1/feed/{user}").json()
+    assert body["arm"] == "generated" and body["items"][0]["content"] == "generated"
+    state.drainer.drain_all()
+    with session_scope(state.sessions) as session:
+        row = session.get(ExposureRow, body["items"][0]["exposure_id"])
+        assert row is not None and row.experiment_id is None and row.arm == "generated"
+
+
+def test_missing_feed_enqueues_one_refresh_and_answers_at_once(
+    api: TestClient, dispatcher: RecordingDispatcher
+) -> None:
+    for _ in range(3):
+        body = api.get("/v1/feed/555")
+        assert body.status_code == 200
+        assert body.json()["state"] == "refreshing" and body.json()["items"] == []
+    assert dispatcher.named("refresh") == [555]
+
+
+@pytest.mark.parametrize(
+    ("path", "loc"),
+    [
+        ("/v1/feed/0", "path.user_id"),
+        ("/v1/feed/7?limit=1000", "query.limit"),
+        ("/v1/feed/abc", "path.user_id"),
+    ],
+)
+def test_bad_feed_requests_say_what_was_wrong(api: TestClient, path: str, loc: str) -> None:
+    response = api.get(path)
+    assert response.status_code == 422
+    assert loc in [d["loc"] for d in response.json()["error"]["details"]]
+
+
+def test_assets_have_etags_and_revalidate(api: TestClient, cache: RedisAssetCache) -> None:
+    cache.put_many({key("image", 104): b"\x89PNG 104", key("text", 104): b"hello"})
+    image = api.get(f"/v1/assets/{key('image', 104)}")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content == b"\x89PNG 104"
+    cached = api.get(
+        f"/v1/assets/{key('image', 104)}", headers={"If-None-Match": image.headers["etag"]}
+    )
+    assert cached.status_code == 304
+    assert api.get(f"/v1/assets/{key('text', 104)}").text == "hello"
+    missing = api.get(f"/v1/assets/{key('text', 105)}")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
