@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from recgen.cli import catalog, db, demo
+from recgen.cli import catalog, db, demo, worker
 from recgen.config import use_config_file
 from recgen.errors import RecgenError
 
@@ -21,6 +21,8 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(catalog.app, name="catalog")
 app.command("demo")(demo.demo)
+app.command("worker")(worker.worker)
+app.command("beat")(worker.beat)
 
 
 @app.callback()
