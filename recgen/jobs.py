@@ -376,15 +376,18 @@ def job_table(
     }
 
 
-def build_context(settings: Settings) -> JobContext:
-    """The real collaborators from settings (models load here: once per worker process)."""
+def build_context(settings: Settings, *, cache: AssetCache | None = None) -> JobContext:
+    """The real collaborators from settings (models load here: once per worker process).
+
+    ``cache`` lets the embedded default share the API's in-memory cache.
+    """
     from recgen.engine import build_engine
     from recgen.profiles_adapter import build_profile_source
 
     engine = make_engine(settings.database_url)
     return JobContext(
         engine=build_engine(settings),
-        cache=build_cache(settings),
+        cache=cache if cache is not None else build_cache(settings),
         sessions=session_factory(engine),
         profiles=build_profile_source(settings, session_factory(engine)),
         persona_sharing=settings.persona_sharing,
@@ -395,9 +398,11 @@ def build_context(settings: Settings) -> JobContext:
     )
 
 
-def build_job_runner(settings: Settings) -> Callable[[str, Mapping[str, Any]], Any]:
+def build_job_runner(
+    settings: Settings, *, cache: AssetCache | None = None
+) -> Callable[[str, Mapping[str, Any]], Any]:
     table = job_table(
-        build_context(settings),
+        build_context(settings, cache=cache),
         chunk_size=settings.refresh_chunk_size,
         max_chunks=settings.refresh_max_chunks,
     )
