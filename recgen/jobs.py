@@ -19,7 +19,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -90,6 +92,26 @@ class JobContext:
     lock_wait_s: float = 10.0
 
 
+class Clock:
+    """Seconds spent per phase of one job (cache, sql, generate, ...), for the summary."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._started = time.perf_counter()
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - started
+
+    def summary(self) -> dict[str, float]:
+        total = {"job_s": time.perf_counter() - self._started, **self.seconds}
+        return {name: round(value, 4) for name, value in total.items()}
+
+
 @dataclass
 class Outcome:
     """Per key: the gate that applies and whether the asset can be served from the cache."""
@@ -97,6 +119,7 @@ class Outcome:
     gates: dict[str, GateResult] = field(default_factory=dict)
     servable: set[str] = field(default_factory=set)
     stats: dict[str, int] = field(default_factory=dict)
+    clock: Clock = field(default_factory=Clock)
 
 
 def subject_for(profile: ProfileLike, profiles: ProfileSource, *, shared: bool) -> Subject:
@@ -131,26 +154,31 @@ def _decode_gate(raw: bytes) -> GateResult:
     return GateResult(bool(body["passed"]), tuple(body["reasons"]))
 
 
-def materialise(ctx: JobContext, plan: Sequence[AssetJob], requested: int) -> Outcome:
+def materialise(ctx: JobContext, plan: Sequence[AssetJob], requested: int, clock: Clock) -> Outcome:
     """Make sure every planned asset is in the cache (or known to be stock); see module doc."""
-    outcome = Outcome()
+    outcome = Outcome(clock=clock)
     keys = [job.key for job in plan]
-    absent = set(ctx.cache.missing(keys))
+    with clock("cache_s"):
+        absent = set(ctx.cache.missing(keys))
+        rejected = ctx.cache.get_many([_reject_key(k) for k in absent]) if absent else {}
     outcome.servable.update(k for k in keys if k not in absent)
     outcome.gates.update((k, CACHED_GATE) for k in outcome.servable)
-    rejected = ctx.cache.get_many([_reject_key(k) for k in absent]) if absent else {}
     for marker, raw in rejected.items():
         if raw is not None:
             key = marker.removeprefix("rejected:")
             outcome.gates[key] = _decode_gate(raw)
             absent.discard(key)
-    ours = set(ctx.cache.acquire_many(sorted(absent), ctx.lock_ttl_s))
+    with clock("cache_s"):
+        ours = set(ctx.cache.acquire_many(sorted(absent), ctx.lock_ttl_s))
     try:
-        assets = ctx.engine.run([job for job in plan if job.key in ours])
+        with clock("generate_s"):
+            assets = ctx.engine.run([job for job in plan if job.key in ours])
         _store(ctx, assets, outcome)
     finally:
-        ctx.cache.release_many(sorted(ours))
-    waited = _wait_for(ctx, sorted(absent - ours), outcome)
+        with clock("cache_s"):
+            ctx.cache.release_many(sorted(ours))
+    with clock("wait_s"):
+        waited = _wait_for(ctx, sorted(absent - ours), outcome)
     generated = sum(1 for a in assets if a.generated)
     outcome.stats = {
         "requested": requested,
@@ -173,12 +201,13 @@ def _store(ctx: JobContext, assets: Sequence[Asset], outcome: Outcome) -> None:
         for a in assets
         if a.generated and not a.gate.passed
     }
-    ctx.cache.put_many({**payloads, **markers})
+    with outcome.clock("cache_s"):
+        ctx.cache.put_many({**payloads, **markers})
     outcome.servable.update(payloads)
     outcome.gates.update((a.key, a.gate) for a in assets)
     audited = [a for a in assets if a.generated]
     if audited:
-        with session_scope(ctx.sessions) as session:
+        with outcome.clock("sql_s"), session_scope(ctx.sessions) as session:
             for a in audited:
                 record_asset(
                     session,
@@ -229,15 +258,19 @@ def _feed_item(
 
 
 def _generate_for(
-    ctx: JobContext, wanted: Mapping[int, tuple[Subject, list[int]]], kinds: Sequence[AssetKind]
+    ctx: JobContext,
+    wanted: Mapping[int, tuple[Subject, list[int]]],
+    kinds: Sequence[AssetKind],
+    clock: Clock,
 ) -> tuple[dict[int, list[FeedItem]], dict[str, int]]:
     """Items per user for ``{user: (subject, product ids)}``; unknown products are skipped."""
-    with session_scope(ctx.sessions) as session:
+    with clock("sql_s"), session_scope(ctx.sessions) as session:
         products = get_products(session, product_ids=[p for _, ids in wanted.values() for p in ids])
     pairs: list[tuple[Subject, Product]] = [
         (subject, products[p]) for subject, ids in wanted.values() for p in ids if p in products
     ]
-    outcome = materialise(ctx, ctx.engine.plan(pairs, kinds), requested=len(pairs) * len(kinds))
+    plan = ctx.engine.plan(pairs, kinds)
+    outcome = materialise(ctx, plan, requested=len(pairs) * len(kinds), clock=clock)
     items = {
         user_id: [_feed_item(ctx, subject, p, kinds, outcome) for p in ids if p in products]
         for user_id, (subject, ids) in wanted.items()
@@ -249,36 +282,43 @@ def generate_assets(
     ctx: JobContext, *, user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind]
 ) -> dict[str, Any]:
     """Generate (or reuse) the user's assets for these products; the feed is not changed."""
-    with session_scope(ctx.sessions) as session:
+    clock = Clock()
+    with clock("profiles_s"), session_scope(ctx.sessions) as session:
         subject = subject_for(
             ctx.profiles.profile_for(session, user_id), ctx.profiles, shared=ctx.persona_sharing
         )
-    items, stats = _generate_for(ctx, {user_id: (subject, list(product_ids))}, kinds)
-    return {"user_id": user_id, "items": [_item_json(i) for i in items[user_id]], **stats}
+    items, stats = _generate_for(ctx, {user_id: (subject, list(product_ids))}, kinds, clock)
+    return {
+        "user_id": user_id,
+        "items": [_item_json(i) for i in items[user_id]],
+        **stats,
+        "seconds": clock.summary(),
+    }
 
 
 def refresh_feeds(ctx: JobContext, *, user_ids: Sequence[int]) -> dict[str, Any]:
     """Retrieve candidates, generate what is missing for all these users at once, write feeds."""
     wanted: dict[int, tuple[Subject, list[int]]] = {}
-    with session_scope(ctx.sessions) as session:
+    clock = Clock()
+    with clock("profiles_s"), session_scope(ctx.sessions) as session:
         for user_id in dict.fromkeys(user_ids):
             profile = ctx.profiles.profile_for(session, user_id)
             subject = subject_for(profile, ctx.profiles, shared=ctx.persona_sharing)
             wanted[user_id] = (subject, ctx.profiles.candidates_for(profile, ctx.feed_size))
-    items, stats = _generate_for(ctx, wanted, ("text", "image"))
+    items, stats = _generate_for(ctx, wanted, ("text", "image"), clock)
     now = time.time()
-    ctx.cache.put_feeds(
-        [
-            Feed(
-                user_id=u,
-                generated_at=now,
-                model_versions=ctx.engine.model_versions,
-                items=tuple(items[u]),
-            )
-            for u in wanted
-        ]
-    )
-    return {"users": len(wanted), **stats}
+    feeds = [
+        Feed(
+            user_id=u,
+            generated_at=now,
+            model_versions=ctx.engine.model_versions,
+            items=tuple(items[u]),
+        )
+        for u in wanted
+    ]
+    with clock("cache_s"):
+        ctx.cache.put_feeds(feeds)
+    return {"users": len(wanted), **stats, "seconds": clock.summary()}
 
 
 def stale_user_ids(ctx: JobContext, *, limit: int, page: int = 5000) -> list[int]:
