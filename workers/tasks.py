@@ -2,7 +2,7 @@
 
 Every task is idempotent (assets are keyed by provenance, audit rows by cache key, events by
 event id), so ``acks_late`` redelivery after a crash is safe. What is not safe is a task that
-*causes* the crash: it would be redelivered forever. :func:`_guard` counts deliveries per
+*causes* the crash: it would be redelivered forever. :func:`delivery_guard` counts deliveries per
 (task id, retry number) in Redis and fails the task after ``max_deliveries``.
 """
 
@@ -62,7 +62,7 @@ def _deliveries(task_id: str, retries: int) -> int:
     return int(count)
 
 
-def _guard(func: Callable[P, R]) -> Callable[P, R]:
+def delivery_guard(func: Callable[P, R]) -> Callable[P, R]:
     """Count this delivery; refuse to run a task that already killed its worker N times."""
 
     @wraps(func)
@@ -93,7 +93,7 @@ def _max_retries() -> int:
 
 
 @app.task(name=TASK_GENERATE_ASSETS, max_retries=_max_retries(), **RETRY_OPTIONS)
-@_guard
+@delivery_guard
 def generate_assets(
     self: Task, user_id: int, product_ids: list[int], kinds: list[AssetKind]
 ) -> dict[str, Any]:
@@ -101,20 +101,20 @@ def generate_assets(
 
 
 @app.task(name=TASK_REFRESH_FEED, max_retries=_max_retries(), **RETRY_OPTIONS)
-@_guard
+@delivery_guard
 def refresh_feed(self: Task, user_id: int) -> dict[str, Any]:
     return refresh_job(context(), user_ids=[user_id])
 
 
 @app.task(name=TASK_REFRESH_FEEDS, max_retries=_max_retries(), **RETRY_OPTIONS)
-@_guard
+@delivery_guard
 def refresh_feeds(self: Task, user_ids: list[int]) -> dict[str, Any]:
     """One chunk of users: their requests share one batch window (persona de-duplication)."""
     return refresh_job(context(), user_ids=user_ids)
 
 
 @app.task(name=TASK_REFRESH_STALE_FEEDS, max_retries=_max_retries(), **RETRY_OPTIONS)
-@_guard
+@delivery_guard
 def refresh_stale_feeds(self: Task) -> dict[str, Any]:
     """Beat: fan stale users out in chunks; at most ``refresh_max_chunks`` chunks per tick.
 
@@ -135,6 +135,6 @@ def refresh_stale_feeds(self: Task) -> dict[str, Any]:
 
 
 @app.task(name=TASK_RECORD_EVENTS, max_retries=_max_retries(), **RETRY_OPTIONS)
-@_guard
+@delivery_guard
 def record_events(self: Task, events: list[dict[str, Any]]) -> dict[str, Any]:
     return record_job(context(), events=events)
