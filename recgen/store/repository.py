@@ -14,7 +14,14 @@ from sqlalchemy import Insert, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from recgen.store.models import GeneratedAssetRow, InteractionRow, ProductRow, UserRow, utcnow
+from recgen.store.models import (
+    GeneratedAssetRow,
+    InteractionRow,
+    ProductRow,
+    UserProfileRow,
+    UserRow,
+    utcnow,
+)
 from recgen.types import Product
 
 # ORM column names equal the Product field names (except the primary key).
@@ -214,3 +221,44 @@ def assets_for_product(session: Session, *, product_id: int) -> list[GeneratedAs
             .order_by(GeneratedAssetRow.id)
         )
     )
+
+
+def iter_interaction_log(
+    session: Session, *, batch_size: int = 50_000
+) -> Iterable[tuple[int, int, str, datetime]]:
+    """Every interaction as (user_id, product_id, kind, occurred_at), streamed by row id."""
+    last_id = 0
+    columns = (InteractionRow.id, InteractionRow.user_id, InteractionRow.product_id,
+               InteractionRow.kind, InteractionRow.occurred_at)
+    while True:
+        rows = session.execute(
+            select(*columns).where(InteractionRow.id > last_id).order_by(InteractionRow.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield row[1], row[2], row[3], row[4]
+        last_id = rows[-1][0]
+
+
+def upsert_user_profiles(session: Session, *, profiles: Sequence[dict[str, Any]]) -> int:
+    """Insert or replace user_profiles rows (dicts with user_id and the row's columns)."""
+    if not profiles:
+        return 0
+    now = utcnow()
+    values = [{"updated_at": now, "persona_id": None, **p} for p in profiles]
+    stmt = _insert(session, UserProfileRow).values(values)
+    excluded = stmt.excluded  # type: ignore[attr-defined]
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=[UserProfileRow.user_id],
+        set_={c: excluded[c] for c in ("model_version", "vector", "affinities", "persona_id",
+                                        "event_count", "updated_at")},
+    )
+    session.execute(stmt)
+    return len(values)
+
+
+def user_ages(session: Session) -> dict[int, int | None]:
+    """Every user's age (None when not given), for building many profiles at once."""
+    return {int(i): a for i, a in session.execute(select(UserRow.id, UserRow.age)).all()}

@@ -1,0 +1,292 @@
+"""Profiles for the engine: who a user is, from SQL history, look-alikes or sign-up attributes.
+
+``ProfileService`` reads and writes ``user_profiles`` rows through the caller's session (it
+never opens or commits one), keeps the user index current as events arrive, and answers
+``profile_for`` and ``candidates_for``. The profile arithmetic lives in
+``recgen.vectors.profile_model``; this module adds storage, cold start and retrieval.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from recgen.errors import IndexLoadError
+from recgen.store.models import UserProfileRow
+from recgen.store.repository import (
+    get_user,
+    interactions_for_user,
+    iter_interaction_log,
+    upsert_user_profiles,
+)
+from recgen.types import Product
+from recgen.vectors.index import FloatMatrix, VectorIndex, normalize
+from recgen.vectors.items import ItemVectors
+from recgen.vectors.personas import Personas
+from recgen.vectors.profile_model import (
+    PROFILE_VERSION,
+    ItemFeatures,
+    ProfileBatch,
+    ProfileState,
+    UserProfile,
+    controls_from,
+    make_profile,
+    rebuild_profiles,
+)
+
+__all__ = ["ProfileService", "UserProfile", "lookalike_vector", "open_service", "signup_vector"]
+logger = logging.getLogger(__name__)
+DEFAULT_LOOKALIKES = 20
+
+
+def signup_vector(
+    items: ItemFeatures, products: Sequence[Product], *, gender: str | None,
+    preferences: dict[str, Any],
+) -> FloatMatrix | None:
+    """Mean item vector of products matching the sign-up gender and stated preferences."""
+    wanted = {k: v for k, v in preferences.items() if k in ("usage", "colour_group") and v}
+    if gender is None and not wanted:
+        return None
+    rows = [
+        items.row_of[p.product_id] for p in products
+        if p.product_id in items.row_of
+        and (gender is None or p.gender in (gender, "Unisex"))
+        and all(getattr(p, k) == v for k, v in wanted.items())
+    ]
+    if not rows:
+        return None
+    vector: FloatMatrix = normalize(items.vectors.text[rows].mean(axis=0))[0]
+    return vector
+
+
+def lookalike_vector(
+    user_index: VectorIndex, seed: npt.ArrayLike, *, k: int = DEFAULT_LOOKALIKES,
+    exclude: int | None = None,
+) -> tuple[FloatMatrix, list[int]]:
+    """Similarity-weighted mean of the k nearest users' vectors, and their ids."""
+    scores, ids = user_index.search(seed, k + 1)
+    pairs = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True)
+             if i >= 0 and i != exclude][:k]
+    if not pairs:
+        return normalize(np.asarray(seed, dtype=np.float32))[0], []
+    weights = np.array([max(s, 0.0) + 1e-6 for s, _ in pairs])
+    vectors = np.stack([user_index.reconstruct(i) for _, i in pairs])
+    return normalize(weights @ vectors)[0], [i for _, i in pairs]
+
+
+class ProfileService:
+    """Profiles from SQL, kept in step with the user index; cold start from look-alikes."""
+
+    def __init__(
+        self,
+        items: ItemFeatures,
+        products: Sequence[Product],
+        *,
+        user_index: VectorIndex | None = None,
+        item_index: VectorIndex | None = None,
+        personas: Personas | None = None,
+        popularity: FloatMatrix | None = None,
+        lookalikes: int = DEFAULT_LOOKALIKES,
+    ) -> None:
+        self.items = items
+        self.products = list(products)
+        self.user_index = user_index
+        self.item_index = item_index
+        self.personas = personas
+        # Fallback vector for a user with no history and no sign-up attributes.
+        self.popularity = popularity
+        self.lookalikes = lookalikes
+
+    # ---- reading ------------------------------------------------------------------------
+    def profile_for(self, session: Session, user_id: int) -> UserProfile:
+        row = session.get(UserProfileRow, user_id)
+        user = get_user(session, user_id=user_id)
+        age = user.age if user is not None else None
+        if row is not None and row.model_version == PROFILE_VERSION and row.event_count > 0:
+            state = ProfileState.from_row(self.items, vector=row.vector,
+                                          affinities=row.affinities, event_count=row.event_count)
+            return self._with_persona(make_profile(user_id, state, self.items, age=age))
+        state = self._replay(session, user_id)
+        if state.event_count > 0:
+            return self._with_persona(make_profile(user_id, state, self.items, age=age))
+        prefs = dict(user.signup_preferences or {}) if user is not None else {}
+        return self.cold_start(user_id, gender=user.gender if user else None, age=age,
+                               preferences=prefs)
+
+    def cold_start(self, user_id: int, *, gender: str | None, age: int | None,
+                   preferences: dict[str, Any]) -> UserProfile:
+        """Borrow from look-alikes of the sign-up vector, else the sign-up or popular vector."""
+        seed = signup_vector(self.items, self.products, gender=gender, preferences=preferences)
+        source: Any = "signup"
+        vector = seed
+        if seed is not None and self.user_index is not None and self.user_index.count > 0:
+            vector, _ = lookalike_vector(self.user_index, seed, k=self.lookalikes,
+                                         exclude=user_id)
+            source = "lookalike"
+        if vector is None:
+            vector, source = self.popularity, "popularity"
+        affinities = {k: {str(v): 1.0} for k, v in preferences.items() if v}
+        profile = UserProfile(
+            user_id=user_id,
+            vector=np.zeros(self.items.dimension, np.float32) if vector is None else vector,
+            affinities=affinities,
+            controls=controls_from(affinities, age=age),
+            taste_vector=None,
+            source=source,
+        )
+        return self._with_persona(profile)
+
+    def candidates_for(self, profile: UserProfile, k: int,
+                       exclude: Iterable[int] = ()) -> list[int]:
+        """Top-k product ids by cosine to the profile vector, skipping ``exclude``."""
+        if self.item_index is None:
+            raise RuntimeError("ProfileService has no item index")
+        skip = set(exclude)
+        _, ids = self.item_index.search(profile.vector, k + len(skip))
+        return [int(i) for i in ids[0] if i >= 0 and int(i) not in skip][:k]
+
+    def _with_persona(self, profile: UserProfile) -> UserProfile:
+        if self.personas is None or not np.any(profile.vector):
+            return profile
+        persona_id = self.personas.persona_for(profile.vector)
+        return UserProfile(**{**profile.__dict__, "persona_id": persona_id})
+
+    # ---- writing --------------------------------------------------------------------------
+    def record_event(self, session: Session, *, user_id: int, product_id: int, kind: str,
+                     occurred_at: datetime) -> UserProfile:
+        """Fold one event into the stored profile and the user index (row written, no commit).
+
+        Call it after the event is stored (``add_interactions``): a user without a current
+        profile row is rebuilt from the stored interactions, which already include the event.
+        """
+        row = session.get(UserProfileRow, user_id)
+        if row is not None and row.model_version == PROFILE_VERSION:
+            state = ProfileState.from_row(self.items, vector=row.vector,
+                                          affinities=row.affinities, event_count=row.event_count)
+            state.add(self.items, product_id=product_id, kind=kind, t=_ts(occurred_at))
+        else:
+            state = self._replay(session, user_id)
+        user = get_user(session, user_id=user_id)
+        profile = self._with_persona(
+            make_profile(user_id, state, self.items, age=user.age if user else None))
+        upsert_user_profiles(session, profiles=[
+            {"user_id": user_id, **state.to_row(), "persona_id": profile.persona_id}])
+        if self.user_index is not None and state.event_count > 0:
+            self.user_index.upsert([user_id], profile.vector[None, :])
+        return profile
+
+    def _replay(self, session: Session, user_id: int) -> ProfileState:
+        state = ProfileState.empty(self.items)
+        for event in interactions_for_user(session, user_id=user_id):
+            state.add(self.items, product_id=event.product_id, kind=event.kind,
+                      t=_ts(event.occurred_at))
+        return state
+
+    def rebuild_all(self, session: Session, *, write_batch: int = 2000) -> ProfileBatch:
+        """Rebuild every profile from the interaction log and rewrite their rows."""
+        log = list(tqdm(iter_interaction_log(session), desc="reading interactions",
+                        unit="events"))
+        if not log:
+            return rebuild_profiles(self.items, user_ids=np.zeros(0, np.int64),
+                                    product_ids=np.zeros(0, np.int64), kinds=[],
+                                    timestamps=np.zeros(0), t_ref=0.0)
+        users, products, kinds, times = zip(*log, strict=True)
+        batch = rebuild_profiles(
+            self.items,
+            user_ids=np.array(users, dtype=np.int64),
+            product_ids=np.array(products, dtype=np.int64),
+            kinds=np.array(kinds),
+            timestamps=np.array([_ts(t) for t in times]),
+        )
+        vectors = normalize(batch.vectors)
+        personas = self.personas.assign(vectors) if self.personas is not None else None
+        for start in tqdm(range(0, len(batch.user_ids), write_batch), desc="writing profiles"):
+            rows = []
+            for i in range(start, min(start + write_batch, len(batch.user_ids))):
+                rows.append({"user_id": int(batch.user_ids[i]), **batch.state(i).to_row(),
+                             "persona_id": None if personas is None else int(personas[i])})
+            upsert_user_profiles(session, profiles=rows)
+        return batch
+
+    def assign_personas(self, session: Session, personas: Personas) -> int:
+        """Store each current profile's persona id after personas were (re)fitted."""
+        ids, vectors = self.stored_vectors(session)
+        if len(ids) == 0:
+            return 0
+        assigned = personas.assign(vectors)
+        session.execute(
+            update(UserProfileRow),
+            [{"user_id": int(u), "persona_id": int(p)} for u, p in zip(ids, assigned,
+                                                                      strict=True)],
+        )
+        self.personas = personas
+        return len(ids)
+
+    def stored_vectors(self, session: Session) -> tuple[npt.NDArray[np.int64], FloatMatrix]:
+        """(user ids, normalised vectors) of every stored current-version profile."""
+        rows = session.execute(
+            select(UserProfileRow.user_id, UserProfileRow.vector)
+            .where(UserProfileRow.model_version == PROFILE_VERSION)
+            .where(UserProfileRow.event_count > 0)
+        ).all()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        if not rows:
+            return ids, np.zeros((0, self.items.dimension), np.float32)
+        return ids, normalize(np.stack([np.frombuffer(r[1], np.float32) for r in rows]))
+
+
+def _ts(moment: datetime) -> float:
+    # SQLite returns naive datetimes for timezone-aware columns; they were written as UTC.
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def load_or_rebuild_index(
+    directory: Path, name: str, *, model_version: str, dimension: int,
+    rebuild: Callable[[], tuple[npt.NDArray[np.int64], FloatMatrix]],
+) -> VectorIndex:
+    """Load a verified index; if it is missing, corrupt or stale, rebuild it and save it."""
+    try:
+        return VectorIndex.load(directory, name, expected_dimension=dimension,
+                                expected_model_version=model_version)
+    except IndexLoadError as exc:
+        logger.warning("rebuilding %s index: %s", name, exc)
+    ids, vectors = rebuild()
+    index = VectorIndex.build(ids, vectors.reshape(-1, dimension), model_version=model_version)
+    index.save(directory, name)
+    return index
+
+
+def open_service(session: Session, *, index_dir: Path, products: Sequence[Product]
+                 ) -> ProfileService:
+    """What a worker does at start: load item vectors and indexes, rebuilding bad ones.
+
+    Item vectors need the text model to recompute, so missing ones raise IndexLoadError
+    (run ``recgen index rebuild``); the item, user and persona indexes are rebuilt from the
+    item vectors and SQL when their files fail verification.
+    """
+    vectors = ItemVectors.load(index_dir / "items")
+    items = ItemFeatures(products, vectors)
+    dim = items.dimension
+    item_index = load_or_rebuild_index(
+        index_dir, "items", model_version=vectors.model_version, dimension=dim,
+        rebuild=lambda: (vectors.product_ids, vectors.text))
+    service = ProfileService(items, products, item_index=item_index)
+    service.user_index = load_or_rebuild_index(
+        index_dir, "users", model_version=PROFILE_VERSION, dimension=dim,
+        rebuild=lambda: service.stored_vectors(session))
+    try:
+        service.personas = Personas.load(index_dir)
+    except IndexLoadError as exc:
+        logger.warning("no personas (%s); run `recgen index rebuild`", exc)
+    return service
