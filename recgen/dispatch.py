@@ -206,7 +206,7 @@ def build_dispatcher(settings: Settings, *, cache: AssetCache | None = None) -> 
     """
     if settings.executor == "celery":
         return CeleryDispatcher(make_celery_client(settings), settings.celery_queue)
-    from recgen.jobs import build_job_runner  # the engine and models only when in-process
+    from recgen.wiring import build_job_runner  # models load only when in-process
 
     return InProcessDispatcher(
         lambda: build_job_runner(settings, cache=cache), max_workers=settings.inprocess_threads

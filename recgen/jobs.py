@@ -24,21 +24,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from recgen.cache import AssetCache, Feed, FeedItem, build_cache
+from recgen.cache import AssetCache, Feed, FeedItem
 from recgen.engine import Asset, AssetJob, GenerationEngine, Subject
-from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.db import session_scope
 from recgen.store.models import InteractionRow, UserRow, utcnow
 from recgen.store.repository import add_interactions, get_products, record_asset
 from recgen.types import AssetKind, GateResult, PersonaControls, Product
-
-if TYPE_CHECKING:
-    from recgen.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -350,21 +347,19 @@ def record_events(ctx: JobContext, *, events: Sequence[Mapping[str, Any]]) -> di
     """
     with session_scope(ctx.sessions) as session:
         ids = [str(e["event_id"]) for e in events if e.get("event_id")]
-        seen = (
-            set(
-                session.scalars(
-                    select(InteractionRow.event_id).where(InteractionRow.event_id.in_(ids))
-                )
-            )
-            if ids
-            else set()
-        )
-        fresh = [
-            {**e, "occurred_at": _when(e.get("occurred_at"))}
-            for e in events
-            if not e.get("event_id") or str(e["event_id"]) not in seen
-        ]
-        stored = add_interactions(session, events=fresh)
+        seen: set[str | None] = set()
+        if ids:
+            query = select(InteractionRow.event_id).where(InteractionRow.event_id.in_(ids))
+            seen.update(session.scalars(query))
+        fresh = []
+        for event in events:
+            event_id = str(event["event_id"]) if event.get("event_id") else None
+            if event_id is not None and event_id in seen:
+                continue
+            seen.add(event_id)  # a duplicate inside the batch is skipped too
+            fresh.append({**event, "occurred_at": _when(event.get("occurred_at"))})
+        add_interactions(session, events=fresh)
+        stored = len(fresh)  # rowcount is unreliable on psycopg; known ids were filtered out
         for event in fresh:
             ctx.profiles.record_event(
                 session,
@@ -414,40 +409,3 @@ def job_table(
         ),
         dispatch.TASK_RECORD_EVENTS: lambda events: record_events(ctx, events=events),
     }
-
-
-def build_context(settings: Settings, *, cache: AssetCache | None = None) -> JobContext:
-    """The real collaborators from settings (models load here: once per worker process).
-
-    ``cache`` lets the embedded default share the API's in-memory cache.
-    """
-    from recgen.engine import build_engine
-    from recgen.profiles_adapter import build_profile_source
-
-    engine = make_engine(settings.database_url)
-    return JobContext(
-        engine=build_engine(settings),
-        cache=cache if cache is not None else build_cache(settings),
-        sessions=session_factory(engine),
-        profiles=build_profile_source(settings, session_factory(engine)),
-        persona_sharing=settings.persona_sharing,
-        feed_size=settings.feed_size,
-        feed_max_age_s=settings.feed_max_age_s,
-        lock_ttl_s=settings.lock_ttl_s,
-        lock_wait_s=settings.lock_wait_s,
-    )
-
-
-def build_job_runner(
-    settings: Settings, *, cache: AssetCache | None = None
-) -> Callable[[str, Mapping[str, Any]], Any]:
-    table = job_table(
-        build_context(settings, cache=cache),
-        chunk_size=settings.refresh_chunk_size,
-        max_chunks=settings.refresh_max_chunks,
-    )
-
-    def run(name: str, kwargs: Mapping[str, Any]) -> Any:
-        return table[name](**kwargs)
-
-    return run

@@ -17,7 +17,8 @@ from celery.signals import worker_process_init, worker_process_shutdown
 
 from recgen.config import Settings, get_settings
 from recgen.dispatch import celery_config
-from recgen.jobs import JobContext, build_context
+from recgen.jobs import JobContext
+from recgen.wiring import build_context
 
 log = logging.getLogger(__name__)
 

@@ -122,7 +122,7 @@ def test_record_events_is_idempotent(ctx: JobContext) -> None:
             "occurred_at": "2026-11-28T10:00:00+00:00",
         },
     ]
-    assert record_events(ctx, events=events) == {"received": 2, "stored": 2}
+    assert record_events(ctx, events=[*events, events[0]]) == {"received": 3, "stored": 2}
     assert record_events(ctx, events=events) == {"received": 2, "stored": 0}
     assert isinstance(ctx.profiles, FakeProfiles)
     assert ctx.profiles.events == [(1, 2, "click"), (1, 3, "view")]
