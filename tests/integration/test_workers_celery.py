@@ -24,7 +24,7 @@ from recgen.dispatch import CeleryDispatcher, make_celery_client
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repository import upsert_products
-from tests.integration.workerproc import celery_worker
+from workers.process import celery_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,7 +1,8 @@
-"""A real Celery worker *process* for integration tests (no eager mode).
+"""Start a real Celery worker *process* and wait until its models are loaded.
 
-Each test session gets its own queue name, cache prefix and database, so workers of
-concurrent test runs by other engineers on the same Redis never take each other's tasks.
+Used by the integration tests (never eager mode) and by bench/. Give each run its own
+queue name and cache prefix (``RECGEN_CELERY_QUEUE``, ``RECGEN_CACHE_PREFIX``) so workers
+of concurrent runs on the same Redis never take each other's tasks.
 """
 
 from __future__ import annotations
