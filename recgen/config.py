@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     generation_seed: int = 0
     generation_batch_size: int = Field(default=64, gt=0)  # requests per model call
     lock_ttl_s: float = Field(default=120.0, gt=0)  # stampede lock; > one batch's generation
-    lock_wait_s: float = Field(default=10.0, ge=0)  # wait for another worker's asset, then stock
+    lock_wait_s: float = Field(default=2.0, ge=0)  # wait for another worker's asset, then stock
 
     # Workers (Celery) and the in-process executor.
     celery_queue: str = Field(default="recgen", min_length=1)

@@ -8,8 +8,9 @@ rows, and return a JSON-able summary.
 Generation of missing assets (:func:`materialise`):
 1. assets already in the cache (or known to have been rejected by a gate) are reused;
 2. for the rest we take a stampede lock per key (one pipelined ``SET NX``); keys another
-   worker holds are not generated twice: we wait up to ``lock_wait_s`` for them to appear and
-   otherwise serve stock content for them;
+   worker holds are not generated twice: we wait up to ``lock_wait_s`` for them to appear;
+   one still missing is referenced anyway (its gate unknown) and readers serve stock for it
+   until that worker has written it;
 3. requests with equal keys inside one call (same product, persona and model) are generated
    once; that is the batch window in which persona sharing pays off.
 """
@@ -115,6 +116,9 @@ class Outcome:
 
     gates: dict[str, GateResult] = field(default_factory=dict)
     servable: set[str] = field(default_factory=set)
+    # Locked by another worker and not there yet: referenced anyway. A reader serves stock
+    # for any key it does not find, so the asset shows up as soon as that worker writes it.
+    pending: set[str] = field(default_factory=set)
     stats: dict[str, int] = field(default_factory=dict)
     clock: Clock = field(default_factory=Clock)
 
@@ -185,6 +189,7 @@ def materialise(ctx: JobContext, plan: Sequence[AssetJob], requested: int, clock
         "failed": sum(1 for a in assets if not a.generated),
         "rejected": sum(1 for a in assets if a.generated and not a.gate.passed),
         "waited_for_other_worker": waited,
+        "pending_on_other_worker": len(outcome.pending),
         "reused": requested - generated,
     }
     return outcome
@@ -236,7 +241,12 @@ def _wait_for(ctx: JobContext, keys: list[str], outcome: Outcome) -> int:
         if not pending or time.monotonic() >= deadline:
             break
         time.sleep(_POLL_S)
+    outcome.pending.update(pending)
     return len(keys) - len(pending)
+
+
+def _referable(key: str | None, outcome: Outcome) -> bool:
+    return key is not None and (key in outcome.servable or key in outcome.pending)
 
 
 def _feed_item(
@@ -246,8 +256,8 @@ def _feed_item(
     text_key, image_key = keys.get("text"), keys.get("image")
     return FeedItem(
         product_id=product_id,
-        text_key=text_key if text_key in outcome.servable else None,
-        image_key=image_key if image_key in outcome.servable else None,
+        text_key=text_key if _referable(text_key, outcome) else None,
+        image_key=image_key if _referable(image_key, outcome) else None,
         persona_id=subject.persona_id,
         text_gate=outcome.gates.get(text_key) if text_key else None,
         image_gate=outcome.gates.get(image_key) if image_key else None,
