@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from recgen.cli import catalog, db
+from recgen.cli import catalog, db, evaluate, train
 from recgen.config import use_config_file
 from recgen.errors import RecgenError
 
@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(train.app, name="train")
+app.add_typer(evaluate.app, name="eval")
 
 
 @app.callback()
