@@ -28,6 +28,9 @@ from recgen.models.image.generator import ImageGenerator
 from recgen.types import GateResult, GeneratedImage, ImageRequest
 
 
+PNG_CONTENT_TYPE = "image/png"  # GeneratedImage.png is always PNG
+
+
 @dataclass(frozen=True)
 class Candidates:
     """All sampled candidates of one batch, flattened; owner[i] = request index of row i."""
