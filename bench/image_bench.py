@@ -94,7 +94,7 @@ def main() -> None:
     single = images_per_s(pipe, requests[: args.single], 1)
     taste = tuple(pipe.classifier.features(torch.zeros(1, 3, 64, 64))[0].tolist())
     personalized = images_per_s(
-        pipe, [ImageRequest(r.product, r.seed, taste) for r in requests[:256]], args.batch)
+        pipe, [ImageRequest(r.product, r.seed, taste) for r in requests[:64]], args.batch)
     ratio, ratio_source = fid_ratio(generator, settings.image_model_path)
     result = {
         "image_roofline_fraction": statistics.median(r["fraction"] for r in rounds),

@@ -19,6 +19,8 @@ def image_cmd(
         "classifier,gan,baseline,eval"),
     minutes: Annotated[float, typer.Option(help="Wall budget of cGAN and baseline, each.")] = 32.0,
     classifier_epochs: Annotated[int, typer.Option(help="Epochs of the gate classifier.")] = 2,
+    classifier_resume: Annotated[bool, typer.Option(
+        help="Continue training the saved classifier instead of starting afresh.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue from var/ checkpoints if present.")] = True,
 ) -> None:
     """Train the image classifier (gate), the cGAN and the MLP-GAN baseline; write model cards."""
@@ -34,7 +36,8 @@ def image_cmd(
                f"{len(split.vocab.article_classes)} article classes")
     todo = {s.strip() for s in stages.split(",")}
     if "classifier" in todo:
-        recipe.run_classifier(split, settings.image_classifier_path, epochs=classifier_epochs)
+        recipe.run_classifier(split, settings.image_classifier_path, epochs=classifier_epochs,
+                              resume=classifier_resume)
     if "gan" in todo:
         recipe.run_gan(split, settings.image_model_path, work_dir, minutes * 60, resume)
     if "baseline" in todo:
