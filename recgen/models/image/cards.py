@@ -47,8 +47,11 @@ training facts), `validation_metrics.json`. Load with
 Wall-clock budgeted: `recgen train image --minutes 32` trains the classifier, then the cGAN
 for 32 minutes of training wall time, then the MLP-GAN baseline for the same 32 minutes
 **after** the cGAN (sequentially: no core was free to run them concurrently; the machine was
-shared with four other engineers' jobs, load average 8-10 on 2 cores, so each run got only a
-fraction of one core). Checkpoints every 5 minutes in `var/image_train/cgan/` (resumable),
+shared with four other engineers' jobs, load average 8-12 on 2 cores, so each run got only a
+fraction of one core: the cGAN made only the steps listed below, well under one epoch).
+Overlaps with this project's own jobs: the classifier's first run (nice 5) and unit tests ran
+during the cGAN's first 20 minutes; the classifier's second run (nice 15) during the
+baseline's first 17 minutes. Checkpoints every 5 minutes in `var/image_train/cgan/` (resumable),
 sample grids in `var/image_train/cgan/samples/`.
 
 ```
@@ -94,7 +97,10 @@ Uses:
   vector is the mean of the vectors of the items they engaged with.
 
 Training (AdamW, one-cycle LR 2e-3, batch 64, flip + 4-px shift augmentation; loss = article CE +
-0.5 colour CE), `recgen train image --stages classifier`:
+0.5 colour CE). The shipped weights took two runs on the shared CPU: `recgen train image
+--stages classifier --classifier-epochs 2`, then the same with `--classifier-resume` (two more
+epochs, a fresh one-cycle schedule). `runs` counts them; `train_seconds` and the losses are the
+last run's; the validation accuracies are of the shipped weights:
 
 ```
 {{classifier_training}}
