@@ -73,8 +73,12 @@ def test_a_few_steps_on_real_photos(tmp_path: Path) -> None:
 
 
 def test_classifier_training_continues_from_init(vocab: ConditionVocab) -> None:
-    from recgen.models.image.classifier import ClassifierConfig, ClassifierNet, ImageClassifier
-    from recgen.models.image.classifier import train_classifier
+    from recgen.models.image.classifier import (
+        ClassifierConfig,
+        ClassifierNet,
+        ImageClassifier,
+        train_classifier,
+    )
 
     photos, art, col = _data(8)
     start = ImageClassifier(ClassifierNet(ClassifierConfig(5, 3, channels=(4, 4, 8))), vocab)
