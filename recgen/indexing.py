@@ -40,7 +40,7 @@ def item_vectors_for(
     directory: Path, products: list[Product], *, recompute: bool = False
 ) -> ItemVectors:
     """Reuse stored item vectors when they cover exactly the catalog; else embed again."""
-    if not recompute:
+    if not recompute and directory.exists():
         try:
             stored = ItemVectors.load(directory)
             if set(stored.product_ids.tolist()) == {p.product_id for p in products}:
