@@ -295,6 +295,8 @@ def main() -> None:
         default="process",
         help="exposure drain: a `recgen ab drain --follow` process, or in the API",
     )
+    parser.add_argument("--drain-nice", type=int, default=0,
+                        help="niceness of the drain process (>0 defers the drain under load)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     from recgen.cli.api import uvicorn_options
