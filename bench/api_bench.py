@@ -295,8 +295,12 @@ def main() -> None:
         default="process",
         help="exposure drain: a `recgen ab drain --follow` process, or in the API",
     )
-    parser.add_argument("--drain-nice", type=int, default=0,
-                        help="niceness of the drain process (>0 defers the drain under load)")
+    parser.add_argument(
+        "--drain-nice",
+        type=int,
+        default=0,
+        help="niceness of the drain process (>0 defers the drain under load)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     from recgen.cli.api import uvicorn_options
@@ -346,6 +350,9 @@ def main() -> None:
                 str(args.workers),
             ]
             drain_cmd = [
+                "nice",
+                "-n",
+                str(args.drain_nice),
                 sys.executable,
                 "-c",
                 "from recgen.cli import main; main()",
@@ -401,6 +408,8 @@ def main() -> None:
                             f"{runs[name][-1]['rps']:.0f} req/s",
                             flush=True,
                         )
+                # Undrained exposures when the load stops (0: the drain kept up).
+                backlog = int(conn.xlen(f"{prefix}:exposures"))
     finally:
         cache.purge()
         conn.close()
@@ -434,7 +443,9 @@ def main() -> None:
             "wrk_threads": 1,
             "experiment": "50/50 generated vs stock, exposures logged and drained",
             "exposure_drain": args.drain,
+            "drain_nice": args.drain_nice,
         },
+        "exposure_stream_backlog_at_end": backlog,
         "commit": _commit(),
         "machine": {
             "cpu": platform.processor() or platform.machine(),
