@@ -12,9 +12,10 @@ generated texts and image keys cached). Two servers start with the same uvicorn 
 * a bare FastAPI app whose one endpoint GETs the same user's feed bytes from Redis (one round
   trip) and returns them.
 
-wrk measures (1) the feed at a paced ~1,000 requests/s (per-connection delay) for the p99,
-and (2) both servers saturated, alternately, twice each; the ratio uses the mean of each.
-The 44 ms Nagle/delayed-ACK stall of the asyncio + h11 stack would show as p99 >> 5 ms here.
+wrk measures (0) the feed on one connection at ~40 requests/s (the 44 ms Nagle/delayed-ACK
+stall of the asyncio + h11 stack would put p50 near 44 ms), (1) the feed at a paced ~1,000
+requests/s (per-connection delay) for the p99, and (2) both servers saturated, alternately,
+twice each; the ratio uses the mean of each.
 Exit status 1 with ``--strict`` when a target is missed.
 """
 
