@@ -224,8 +224,10 @@ def _shares(values: tuple[str, ...], sums: npt.NDArray[np.float64]) -> dict[str,
     total = float(sums.sum())
     if total <= 0:
         return {}
-    return {v: round(float(s) / total, 4) for v, s in zip(values, sums, strict=True)
-            if s > 0 and v}
+    nonzero = np.flatnonzero(sums > 0)  # a user touches few of the ~90 values
+    shares = (sums[nonzero] / total).round(4).tolist()
+    return {values[i]: share for i, share in zip(nonzero.tolist(), shares, strict=True)
+            if values[i]}
 
 
 def controls_from(affinities: Mapping[str, Mapping[str, float]], *,
