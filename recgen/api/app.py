@@ -60,13 +60,15 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
         settings.redis_url, socket_timeout=5, socket_connect_timeout=5
     )
     stream = f"{settings.cache_prefix}:{settings.exposure_stream}"
+    cache = overrides.cache or build_cache(settings)
     return AppState(
         settings=settings,
         sessions=sessions,
         redis_async=redis_async,
         redis_sync=redis_sync,
-        cache=overrides.cache or build_cache(settings),
-        dispatcher=overrides.dispatcher or build_dispatcher(settings),
+        cache=cache,
+        # In-process jobs must write into the very cache object the API reads.
+        dispatcher=overrides.dispatcher or build_dispatcher(settings, cache=cache),
         metrics=ApiMetrics(),
         keys=KeyCache(sessions, settings.api_key_cache_seconds),
         experiments=ExperimentCache(sessions),
