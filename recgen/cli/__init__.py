@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from recgen.cli import catalog, db, demo, index, simulate
+from recgen.cli import catalog, db, demo, index, simulate, worker
 from recgen.config import use_config_file
 from recgen.errors import RecgenError
 
@@ -23,6 +23,8 @@ app.add_typer(catalog.app, name="catalog")
 app.command("demo")(demo.demo)
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(index.app, name="index")
+app.command("worker")(worker.worker)
+app.command("beat")(worker.beat)
 
 
 @app.callback()
