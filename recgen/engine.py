@@ -304,7 +304,9 @@ def build_engine(settings: Settings) -> GenerationEngine:
     """The engine with the shipped text and image models from the configured paths."""
     # Imported here: loading transformers/torch costs seconds, and the API, which imports
     # this package's cache and dispatch, never needs the models.
-    from recgen.models.image import ImageClassifier, ImageGenerator, ProductImageGenerator
+    from recgen.models.image.classifier import ImageClassifier
+    from recgen.models.image.generator import ImageGenerator
+    from recgen.models.image.pipeline import ProductImageGenerator
     from recgen.models.text import DescriptionGenerator, TextModel
 
     text_model = TextModel.from_pretrained(settings.text_model_path)
