@@ -29,6 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from celery import Celery
+from celery.backends.redis import RedisBackend
 
 from recgen.types import AssetKind
 
@@ -108,9 +109,28 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+class PollingRedisBackend(RedisBackend):
+    """Celery's Redis result backend without the pub/sub subscription made at every send.
+
+    The stock backend subscribes to each sent task's result channel so that ``result.get()``
+    can block on it. The API never blocks on results (it polls ``task_status``), so those
+    subscriptions were never drained: they piled up per process, and while Redis was down
+    ``send_task`` failed with "Retry limit exceeded ... the Celery application must be
+    restarted" although the broker publish itself would be retried.
+    """
+
+    def on_task_call(self, producer: Any, task_id: str) -> None:
+        return None
+
+
 def make_celery_client(settings: Settings) -> Celery:
     app = Celery("recgen-client", set_as_current=False)
     app.conf.update(celery_config(settings))
+    if settings.result_backend.startswith(("redis://", "rediss://")):
+        app.conf.result_backend = (
+            f"{PollingRedisBackend.__module__}:{PollingRedisBackend.__name__}+"
+            f"{settings.result_backend}"
+        )
     return app
 
 
