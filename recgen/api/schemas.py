@@ -55,7 +55,9 @@ class EventBatch(Strict):
 
 class EventsAccepted(BaseModel):
     accepted: int
-    task_id: str
+    # None when the broker was down: the events were stored directly in SQL and the
+    # users' profiles are rebuilt from the log on their next use.
+    task_id: str | None
 
 
 class FeedItemOut(BaseModel):
@@ -71,7 +73,8 @@ class FeedItemOut(BaseModel):
 
 class FeedOut(BaseModel):
     user_id: int
-    state: Literal["ready", "refreshing"]
+    # degraded: Redis is unreachable; stock content, exposures not logged.
+    state: Literal["ready", "refreshing", "degraded"]
     experiment_id: int | None
     arm: str | None
     generated_at: float | None
@@ -125,5 +128,5 @@ class ErrorOut(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 429, 503)
 }
