@@ -109,7 +109,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-class PollingRedisBackend(RedisBackend):
+class PollingRedisBackend(RedisBackend):  # type: ignore[misc]  # celery is untyped
     """Celery's Redis result backend without the pub/sub subscription made at every send.
 
     The stock backend subscribes to each sent task's result channel so that ``result.get()``
