@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=1, ge=1, le=64)
     worker_max_memory_kb: int = Field(default=2_000_000, gt=0)  # recycle a bloated child
     task_time_limit_s: int = Field(default=900, gt=0)  # hard kill of one task
+    # A pool process loads its models before it reports up; Celery's default (4 s) killed every
+    # replacement of a crashed or recycled process mid-load, forever.
+    worker_start_timeout_s: float = Field(default=300.0, gt=0)
     visibility_timeout_s: int = Field(default=3600, gt=0)  # must exceed task_time_limit_s
     task_max_retries: int = Field(default=3, ge=0)
     max_deliveries: int = Field(default=3, ge=1)  # a task that kills its worker N times is dropped
