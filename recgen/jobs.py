@@ -155,8 +155,18 @@ def _decode_gate(raw: bytes) -> GateResult:
     return GateResult(bool(body["passed"]), tuple(body["reasons"]))
 
 
-def materialise(ctx: JobContext, plan: Sequence[AssetJob], requested: int, clock: Clock) -> Outcome:
-    """Make sure every planned asset is in the cache (or known to be stock); see module doc."""
+def materialise(
+    ctx: JobContext,
+    plan: Sequence[AssetJob],
+    requested: int,
+    clock: Clock,
+    owner: str | None = None,
+) -> Outcome:
+    """Make sure every planned asset is in the cache (or known to be stock); see module doc.
+
+    ``owner`` is the Celery task id: a redelivered task takes over the locks it held when its
+    worker was killed instead of waiting on them.
+    """
     outcome = Outcome(clock=clock)
     keys = [job.key for job in plan]
     with clock("cache_s"):
@@ -170,14 +180,14 @@ def materialise(ctx: JobContext, plan: Sequence[AssetJob], requested: int, clock
             outcome.gates[key] = _decode_gate(raw)
             absent.discard(key)
     with clock("cache_s"):
-        ours = set(ctx.cache.acquire_many(sorted(absent), ctx.lock_ttl_s))
+        ours = set(ctx.cache.acquire_many(sorted(absent), ctx.lock_ttl_s, owner))
     try:
         with clock("generate_s"):
             assets = ctx.engine.run([job for job in plan if job.key in ours])
         _store(ctx, assets, outcome)
     finally:
         with clock("cache_s"):
-            ctx.cache.release_many(sorted(ours))
+            ctx.cache.release_many(sorted(ours), owner)
     with clock("wait_s"):
         waited = _wait_for(ctx, sorted(absent - ours), outcome)
     generated = sum(1 for a in assets if a.generated)
@@ -269,6 +279,7 @@ def _generate_for(
     wanted: Mapping[int, tuple[Subject, list[int]]],
     kinds: Sequence[AssetKind],
     clock: Clock,
+    owner: str | None = None,
 ) -> tuple[dict[int, list[FeedItem]], dict[str, int]]:
     """Items per user for ``{user: (subject, product ids)}``; unknown products are skipped."""
     with clock("sql_s"), session_scope(ctx.sessions) as session:
@@ -277,7 +288,7 @@ def _generate_for(
         (subject, products[p]) for subject, ids in wanted.values() for p in ids if p in products
     ]
     plan = ctx.engine.plan(pairs, kinds)
-    outcome = materialise(ctx, plan, requested=len(pairs) * len(kinds), clock=clock)
+    outcome = materialise(ctx, plan, requested=len(pairs) * len(kinds), clock=clock, owner=owner)
     items = {
         user_id: [_feed_item(ctx, subject, p, kinds, outcome) for p in ids if p in products]
         for user_id, (subject, ids) in wanted.items()
@@ -286,7 +297,12 @@ def _generate_for(
 
 
 def generate_assets(
-    ctx: JobContext, *, user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind]
+    ctx: JobContext,
+    *,
+    user_id: int,
+    product_ids: Sequence[int],
+    kinds: Sequence[AssetKind],
+    owner: str | None = None,
 ) -> dict[str, Any]:
     """Generate (or reuse) the user's assets for these products; the feed is not changed."""
     clock = Clock()
@@ -294,7 +310,9 @@ def generate_assets(
         subject = subject_for(
             ctx.profiles.profile_for(session, user_id), ctx.profiles, shared=ctx.persona_sharing
         )
-    items, stats = _generate_for(ctx, {user_id: (subject, list(product_ids))}, kinds, clock)
+    items, stats = _generate_for(
+        ctx, {user_id: (subject, list(product_ids))}, kinds, clock, owner
+    )
     return {
         "user_id": user_id,
         "items": [_item_json(i) for i in items[user_id]],
@@ -303,7 +321,9 @@ def generate_assets(
     }
 
 
-def refresh_feeds(ctx: JobContext, *, user_ids: Sequence[int]) -> dict[str, Any]:
+def refresh_feeds(
+    ctx: JobContext, *, user_ids: Sequence[int], owner: str | None = None
+) -> dict[str, Any]:
     """Retrieve candidates, generate what is missing for all these users at once, write feeds."""
     wanted: dict[int, tuple[Subject, list[int]]] = {}
     clock = Clock()
@@ -312,7 +332,7 @@ def refresh_feeds(ctx: JobContext, *, user_ids: Sequence[int]) -> dict[str, Any]
             profile = ctx.profiles.profile_for(session, user_id)
             subject = subject_for(profile, ctx.profiles, shared=ctx.persona_sharing)
             wanted[user_id] = (subject, ctx.profiles.candidates_for(profile, ctx.feed_size))
-    items, stats = _generate_for(ctx, wanted, ("text", "image"), clock)
+    items, stats = _generate_for(ctx, wanted, ("text", "image"), clock, owner)
     now = time.time()
     feeds = [
         Feed(
