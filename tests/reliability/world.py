@@ -29,18 +29,18 @@ KEYS = {
 
 def api_settings(database_url: str, redis_base: str, prefix: str, **extra: Any) -> Settings:
     """API settings on one Redis (cache db 0, broker db 1, results db 2 of ``redis_base``)."""
-    return Settings(
-        database_url=database_url,
-        cache_backend="redis",
-        redis_url=f"{redis_base}/0",
-        broker_url=f"{redis_base}/1",
-        result_backend=f"{redis_base}/2",
-        executor="celery",
-        cache_prefix=prefix,
-        celery_queue=prefix,
-        exposure_drain_interval_seconds=0.5,
-        **extra,
-    )
+    fields: dict[str, Any] = {
+        "database_url": database_url,
+        "cache_backend": "redis",
+        "redis_url": f"{redis_base}/0",
+        "broker_url": f"{redis_base}/1",
+        "result_backend": f"{redis_base}/2",
+        "executor": "celery",
+        "cache_prefix": prefix,
+        "celery_queue": prefix,
+        "exposure_drain_interval_seconds": 0.5,
+    }
+    return Settings(**{**fields, **extra})
 
 
 def seed(database_url: str) -> None:
