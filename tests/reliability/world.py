@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from recgen.cache import Feed, FeedItem, RedisAssetCache
 from recgen.config import Settings
@@ -110,3 +111,45 @@ def purged(redis_url: str, prefix: str) -> Iterator[None]:
         client: redis.Redis[bytes] = redis.Redis.from_url(redis_url)
         RedisAssetCache(client, prefix, 60, 0.0).purge()
         client.close()
+
+
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A migrated, seeded database of its own on the shared server (dropped afterwards), for
+    tests that create experiments or keys the other suites must not see."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from recgen.store.migrate import upgrade
+
+    name = f"recgen_rel_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        seed(url)
+        yield url
+    finally:
+        _engine.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@lru_cache(maxsize=8)
+def _engine(database_url: str) -> Engine:
+    return make_engine(database_url)
+
+
+def row_counts(database_url: str) -> dict[str, int]:
+    """Rows per table that a request could write (one query; run per fuzz case)."""
+    from sqlalchemy import text
+
+    engine = _engine(database_url)
+    tables = ("users", "interactions", "experiments", "assignments", "exposures", "api_keys",
+              "generated_assets")
+    query = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in tables)
+    with engine.connect() as conn:
+        return {str(name): int(count) for name, count in conn.execute(text(query))}
