@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     exposure_stream: str = "exposures"  # a Redis stream under cache_prefix
     exposure_drain_batch: int = Field(default=500, gt=0)
     exposure_drain_interval_seconds: float = Field(default=1.0, gt=0.0)
+    # False when `recgen ab drain --follow` runs beside the API: the drain's SQL work holds
+    # the GIL in the serving process and shows up in the feed's tail latency.
+    exposure_drain_in_api: bool = True
 
     @field_validator("database_url")
     @classmethod
@@ -203,6 +206,11 @@ def use_config_file(path: Path | None) -> None:
     if path is not None:
         os.environ[CONFIG_FILE_ENV] = str(path.resolve())
     get_settings.cache_clear()
+
+
+def config_file_in_use() -> Path | None:
+    """The file chosen by use_config_file (None: config/$RECGEN_ENV.toml)."""
+    return _config_override
 
 
 @lru_cache(maxsize=1)

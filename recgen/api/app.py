@@ -13,12 +13,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from recgen.api.deps import document_security
 from recgen.api.errors import install_error_handlers
 from recgen.api.feed_reader import FeedReader
 from recgen.api.limits import BodySizeLimit, RateLimiter
@@ -123,9 +125,14 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         loops = [
             asyncio.create_task(
                 _every(settings.experiment_refresh_seconds, refresh_experiment, "experiments")
-            ),
-            asyncio.create_task(_every(settings.exposure_drain_interval_seconds, drain, "drain")),
+            )
         ]
+        if settings.exposure_drain_in_api:
+            loops.append(
+                asyncio.create_task(
+                    _every(settings.exposure_drain_interval_seconds, drain, "drain")
+                )
+            )
         try:
             yield
         finally:
@@ -135,8 +142,9 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             # Whatever this process logged last is written before it exits.
-            with contextlib.suppress(Exception):
-                await run_in_threadpool(state.drainer.drain_all)
+            if settings.exposure_drain_in_api:
+                with contextlib.suppress(Exception):
+                    await run_in_threadpool(state.drainer.drain_all)
             await state.redis_async.aclose()  # type: ignore[attr-defined]
             state.redis_sync.close()
 
@@ -148,8 +156,17 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     )
     app.state.recgen = state
     install_error_handlers(app)
-    for module in (feed, generation, assets, events, experiments, health):
-        app.include_router(module.router)
+    routers = [m.router for m in (feed, generation, assets, events, experiments, health)]
+    for router in routers:
+        app.include_router(router)
+    default_openapi = app.openapi
+
+    def openapi_with_security() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_security(routers, default_openapi())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi_with_security  # type: ignore[method-assign]
     # Outermost first: the size limit refuses before anything reads the body.
     app.add_middleware(LatencyMiddleware, metrics=state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
