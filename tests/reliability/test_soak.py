@@ -14,7 +14,7 @@ DURATION_S = float(os.environ.get("RECGEN_SOAK_S", "60"))
 # Bounds for CI on a shared 2-core machine. The feed's performance target (p99 <= 5 ms at
 # 1000 rps) is measured on a served API by the API benchmark, not through TestClient here.
 MAX_RSS_GROWTH_KB = 40_000
-MAX_FEED_P99_MS = 250.0
+MAX_FEED_P99_MS = 500.0
 
 
 def test_soak_mixed_load(tmp_path: Path) -> None:
