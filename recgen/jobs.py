@@ -160,6 +160,8 @@ def materialise(
     plan: Sequence[AssetJob],
     requested: int,
     clock: Clock,
+    *,
+    wait_s: float,
     owner: str | None = None,
 ) -> Outcome:
     """Make sure every planned asset is in the cache (or known to be stock); see module doc.
@@ -189,7 +191,7 @@ def materialise(
         with clock("cache_s"):
             ctx.cache.release_many(sorted(ours), owner)
     with clock("wait_s"):
-        waited = _wait_for(ctx, sorted(absent - ours), outcome)
+        waited = _wait_for(ctx, sorted(absent - ours), outcome, wait_s)
     generated = sum(1 for a in assets if a.generated)
     outcome.stats = {
         "requested": requested,
@@ -239,10 +241,10 @@ def _store(ctx: JobContext, assets: Sequence[Asset], outcome: Outcome) -> None:
             record_assets(session, assets=audited)
 
 
-def _wait_for(ctx: JobContext, keys: list[str], outcome: Outcome) -> int:
-    """Wait (bounded) for assets another worker is generating; the rest are served as stock."""
+def _wait_for(ctx: JobContext, keys: list[str], outcome: Outcome, wait_s: float) -> int:
+    """Wait (bounded) for assets another worker is generating; the rest stay pending."""
     pending = list(keys)
-    deadline = time.monotonic() + ctx.lock_wait_s
+    deadline = time.monotonic() + wait_s
     while pending:
         still = set(ctx.cache.missing(pending))
         for key in pending:
@@ -281,6 +283,7 @@ def _generate_for(
     wanted: Mapping[int, tuple[Subject, list[int]]],
     kinds: Sequence[AssetKind],
     clock: Clock,
+    wait_s: float,
     owner: str | None = None,
 ) -> tuple[dict[int, list[FeedItem]], dict[str, int]]:
     """Items per user for ``{user: (subject, product ids)}``; unknown products are skipped."""
@@ -290,7 +293,9 @@ def _generate_for(
         (subject, products[p]) for subject, ids in wanted.values() for p in ids if p in products
     ]
     plan = ctx.engine.plan(pairs, kinds)
-    outcome = materialise(ctx, plan, requested=len(pairs) * len(kinds), clock=clock, owner=owner)
+    outcome = materialise(
+        ctx, plan, requested=len(pairs) * len(kinds), clock=clock, wait_s=wait_s, owner=owner
+    )
     items = {
         user_id: [_feed_item(ctx, subject, p, kinds, outcome) for p in ids if p in products]
         for user_id, (subject, ids) in wanted.items()
@@ -312,9 +317,9 @@ def generate_assets(
         subject = subject_for(
             ctx.profiles.profile_for(session, user_id), ctx.profiles, shared=ctx.persona_sharing
         )
-    items, stats = _generate_for(
-        ctx, {user_id: (subject, list(product_ids))}, kinds, clock, owner
-    )
+    wanted = {user_id: (subject, list(product_ids))}
+    # A caller polls this task for its assets: worth waiting for another worker's.
+    items, stats = _generate_for(ctx, wanted, kinds, clock, ctx.lock_wait_s, owner)
     return {
         "user_id": user_id,
         "items": [_item_json(i) for i in items[user_id]],
@@ -337,7 +342,9 @@ def refresh_feeds(
     for profile, products in zip(profiles, candidates, strict=True):
         subject = subject_for(profile, ctx.profiles, shared=ctx.persona_sharing)
         wanted[profile.user_id] = (subject, products)
-    items, stats = _generate_for(ctx, wanted, ("text", "image"), clock, owner)
+    # A background refresh does not wait: the 2000-user bench spent 2.5 % of worker time
+    # waiting on the other worker's locks; a pending key is served as stock until written.
+    items, stats = _generate_for(ctx, wanted, ("text", "image"), clock, wait_s=0.0, owner=owner)
     now = time.time()
     feeds = [
         Feed(
