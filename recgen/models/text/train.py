@@ -33,7 +33,7 @@ class TrainConfig:
     styles: Path
     reviews: Path
     out: Path
-    steps: int = 700
+    steps: int = 900
     batch_size: int = 32
     lr: float = 2e-3
     warmup: int = 100
