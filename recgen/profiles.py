@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -259,6 +259,18 @@ class ProfileService:
         self.personas = personas
         return len(ids)
 
+    def stored_count(self, session: Session) -> int:
+        return int(session.scalar(
+            select(func.count()).select_from(UserProfileRow)
+            .where(UserProfileRow.model_version == PROFILE_VERSION)
+            .where(UserProfileRow.event_count > 0)
+        ) or 0)
+
+    def save_indexes(self, index_dir: Path) -> None:
+        """Persist the in-memory user index (updated per event) so a restart starts current."""
+        if self.user_index is not None:
+            self.user_index.save(index_dir, "users")
+
     def stored_vectors(self, session: Session) -> tuple[npt.NDArray[np.int64], FloatMatrix]:
         """(user ids, normalised vectors) of every stored current-version profile."""
         rows = session.execute(
@@ -282,11 +294,20 @@ def _ts(moment: datetime) -> float:
 def load_or_rebuild_index(
     directory: Path, name: str, *, model_version: str, dimension: int,
     rebuild: Callable[[], tuple[npt.NDArray[np.int64], FloatMatrix]],
+    expected_count: int | None = None,
 ) -> VectorIndex:
-    """Load a verified index; if it is missing, corrupt or stale, rebuild it and save it."""
+    """Load a verified index; if it is missing, corrupt or stale, rebuild it and save it.
+
+    ``expected_count`` catches a file that is intact but behind SQL (e.g. profiles written
+    by another worker since the last save).
+    """
     try:
-        return VectorIndex.load(directory, name, expected_dimension=dimension,
-                                expected_model_version=model_version)
+        index = VectorIndex.load(directory, name, expected_dimension=dimension,
+                                 expected_model_version=model_version)
+        if expected_count is None or index.count == expected_count:
+            return index
+        logger.warning("rebuilding %s index: %d vectors, SQL has %d", name, index.count,
+                       expected_count)
     except IndexLoadError as exc:
         logger.warning("rebuilding %s index: %s", name, exc)
     ids, vectors = rebuild()
@@ -312,7 +333,8 @@ def open_service(session: Session, *, index_dir: Path, products: Sequence[Produc
     service = ProfileService(items, products, item_index=item_index)
     service.user_index = load_or_rebuild_index(
         index_dir, "users", model_version=PROFILE_VERSION, dimension=dim,
-        rebuild=lambda: service.stored_vectors(session))
+        rebuild=lambda: service.stored_vectors(session),
+        expected_count=service.stored_count(session))
     try:
         service.personas = Personas.load(index_dir)
     except IndexLoadError as exc:
