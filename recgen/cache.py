@@ -51,6 +51,19 @@ return 0
 """
 
 
+# Take a lock, or keep one this owner already holds: a task redelivered after its worker was
+# killed carries the same task id, so it takes over its own dead locks instead of waiting for
+# them to expire (and referencing assets nobody is generating any more).
+_ACQUIRE_SCRIPT = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
 def asset_key(
     kind: AssetKind,
     product_id: int,
@@ -144,9 +157,11 @@ class AssetCache(Protocol):
     def feed_age(self, user_id: int) -> float | None: ...
     def feed_ages(self, user_ids: Sequence[int]) -> dict[int, float | None]: ...
     def acquire(self, key: str, ttl: float) -> bool: ...
-    def acquire_many(self, keys: Sequence[str], ttl: float) -> list[str]: ...
+    def acquire_many(
+        self, keys: Sequence[str], ttl: float, owner: str | None = None
+    ) -> list[str]: ...
     def release(self, key: str) -> None: ...
-    def release_many(self, keys: Sequence[str]) -> None: ...
+    def release_many(self, keys: Sequence[str], owner: str | None = None) -> None: ...
     def ping(self) -> bool: ...
     def purge(self) -> int: ...
 
@@ -187,6 +202,7 @@ class RedisAssetCache:
         self._ttl = _TtlPolicy(ttl, jitter, seed)
         self._token = uuid.uuid4().hex
         self._release = client.register_script(_RELEASE_SCRIPT)
+        self._acquire = client.register_script(_ACQUIRE_SCRIPT)
 
     def _k(self, key: str) -> str:
         return f"{self._prefix}:{key}"
@@ -258,24 +274,28 @@ class RedisAssetCache:
     def acquire(self, key: str, ttl: float) -> bool:
         return bool(self._r.set(self._k(f"lock:{key}"), self._token, nx=True, px=int(ttl * 1000)))
 
-    def acquire_many(self, keys: Sequence[str], ttl: float) -> list[str]:
-        """Try every lock in one round trip; return the keys whose lock we now hold."""
+    def acquire_many(self, keys: Sequence[str], ttl: float, owner: str | None = None) -> list[str]:
+        """Try every lock in one round trip; return the keys whose lock we now hold.
+
+        ``owner`` (a task id) also wins locks it already holds from an earlier delivery.
+        """
         if not keys:
             return []
+        token, px = owner or self._token, int(ttl * 1000)
         pipe = self._r.pipeline(transaction=False)
         for key in keys:
-            pipe.set(self._k(f"lock:{key}"), self._token, nx=True, px=int(ttl * 1000))
+            self._acquire(keys=[self._k(f"lock:{key}")], args=[token, px], client=pipe)
         return [key for key, won in zip(keys, pipe.execute(), strict=True) if won]
 
     def release(self, key: str) -> None:
         self._release(keys=[self._k(f"lock:{key}")], args=[self._token])
 
-    def release_many(self, keys: Sequence[str]) -> None:
+    def release_many(self, keys: Sequence[str], owner: str | None = None) -> None:
         if not keys:
             return
         pipe = self._r.pipeline(transaction=False)
         for key in keys:
-            self._release(keys=[self._k(f"lock:{key}")], args=[self._token], client=pipe)
+            self._release(keys=[self._k(f"lock:{key}")], args=[owner or self._token], client=pipe)
         pipe.execute()
 
     def ping(self) -> bool:
@@ -361,14 +381,15 @@ class MemoryAssetCache:
             self._set(f"lock:{key}", b"1", ttl)
             return True
 
-    def acquire_many(self, keys: Sequence[str], ttl: float) -> list[str]:
+    def acquire_many(self, keys: Sequence[str], ttl: float, owner: str | None = None) -> list[str]:
+        # In one process nothing is redelivered, so an owner never finds its own stale lock.
         return [key for key in keys if self.acquire(key, ttl)]
 
     def release(self, key: str) -> None:
         with self._lock:
             self._data.pop(f"lock:{key}", None)
 
-    def release_many(self, keys: Sequence[str]) -> None:
+    def release_many(self, keys: Sequence[str], owner: str | None = None) -> None:
         for key in keys:
             self.release(key)
 

@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     api_bootstrap_key: SecretStr | None = None
     api_max_body_bytes: int = Field(default=1_048_576, gt=0)
     api_max_events_per_batch: int = Field(default=1000, gt=0)
+    # Per API key, shared by all API processes (counted in Redis); over it: 429.
+    api_generate_per_minute: int = Field(default=600, gt=0)
+    # Users whose last feed's product ids each API process remembers for Redis outages.
+    api_recent_feeds: int = Field(default=50_000, ge=0)
     # Revoking a key takes effect on every server within this many seconds.
     api_key_cache_seconds: float = Field(default=30.0, ge=0.0)
     feed_max_limit: int = Field(default=100, gt=0)

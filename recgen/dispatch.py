@@ -29,6 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from celery import Celery
+from celery.backends.redis import RedisBackend
 
 from recgen.types import AssetKind
 
@@ -95,6 +96,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_track_started": True,
         "broker_connection_retry_on_startup": True,
         "worker_max_memory_per_child": settings.worker_max_memory_kb,
+        # Models load in worker_process_init, before the child reports up (see config.py).
         "worker_proc_alive_timeout": settings.worker_start_timeout_s,
         "worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": False,
@@ -109,9 +111,28 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+class PollingRedisBackend(RedisBackend):  # type: ignore[misc]  # celery is untyped
+    """Celery's Redis result backend without the pub/sub subscription made at every send.
+
+    The stock backend subscribes to each sent task's result channel so that ``result.get()``
+    can block on it. The API never blocks on results (it polls ``task_status``), so those
+    subscriptions were never drained: they piled up per process, and while Redis was down
+    ``send_task`` failed with "Retry limit exceeded ... the Celery application must be
+    restarted" although the broker publish itself would be retried.
+    """
+
+    def on_task_call(self, producer: Any, task_id: str) -> None:
+        return None
+
+
 def make_celery_client(settings: Settings) -> Celery:
     app = Celery("recgen-client", set_as_current=False)
     app.conf.update(celery_config(settings))
+    if settings.result_backend.startswith(("redis://", "rediss://")):
+        app.conf.result_backend = (
+            f"{PollingRedisBackend.__module__}:{PollingRedisBackend.__name__}+"
+            f"{settings.result_backend}"
+        )
     return app
 
 

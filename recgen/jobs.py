@@ -156,9 +156,19 @@ def _decode_gate(raw: bytes) -> GateResult:
 
 
 def materialise(
-    ctx: JobContext, plan: Sequence[AssetJob], requested: int, clock: Clock, *, wait_s: float
+    ctx: JobContext,
+    plan: Sequence[AssetJob],
+    requested: int,
+    clock: Clock,
+    *,
+    wait_s: float,
+    owner: str | None = None,
 ) -> Outcome:
-    """Make sure every planned asset is in the cache (or known to be stock); see module doc."""
+    """Make sure every planned asset is in the cache (or known to be stock); see module doc.
+
+    ``owner`` is the Celery task id: a redelivered task takes over the locks it held when its
+    worker was killed instead of waiting on them.
+    """
     outcome = Outcome(clock=clock)
     keys = [job.key for job in plan]
     with clock("cache_s"):
@@ -172,14 +182,14 @@ def materialise(
             outcome.gates[key] = _decode_gate(raw)
             absent.discard(key)
     with clock("cache_s"):
-        ours = set(ctx.cache.acquire_many(sorted(absent), ctx.lock_ttl_s))
+        ours = set(ctx.cache.acquire_many(sorted(absent), ctx.lock_ttl_s, owner))
     try:
         with clock("generate_s"):
             assets = ctx.engine.run([job for job in plan if job.key in ours])
         _store(ctx, assets, outcome)
     finally:
         with clock("cache_s"):
-            ctx.cache.release_many(sorted(ours))
+            ctx.cache.release_many(sorted(ours), owner)
     with clock("wait_s"):
         waited = _wait_for(ctx, sorted(absent - ours), outcome, wait_s)
     generated = sum(1 for a in assets if a.generated)
@@ -274,6 +284,7 @@ def _generate_for(
     kinds: Sequence[AssetKind],
     clock: Clock,
     wait_s: float,
+    owner: str | None = None,
 ) -> tuple[dict[int, list[FeedItem]], dict[str, int]]:
     """Items per user for ``{user: (subject, product ids)}``; unknown products are skipped."""
     with clock("sql_s"), session_scope(ctx.sessions) as session:
@@ -282,7 +293,9 @@ def _generate_for(
         (subject, products[p]) for subject, ids in wanted.values() for p in ids if p in products
     ]
     plan = ctx.engine.plan(pairs, kinds)
-    outcome = materialise(ctx, plan, requested=len(pairs) * len(kinds), clock=clock, wait_s=wait_s)
+    outcome = materialise(
+        ctx, plan, requested=len(pairs) * len(kinds), clock=clock, wait_s=wait_s, owner=owner
+    )
     items = {
         user_id: [_feed_item(ctx, subject, p, kinds, outcome) for p in ids if p in products]
         for user_id, (subject, ids) in wanted.items()
@@ -291,7 +304,12 @@ def _generate_for(
 
 
 def generate_assets(
-    ctx: JobContext, *, user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind]
+    ctx: JobContext,
+    *,
+    user_id: int,
+    product_ids: Sequence[int],
+    kinds: Sequence[AssetKind],
+    owner: str | None = None,
 ) -> dict[str, Any]:
     """Generate (or reuse) the user's assets for these products; the feed is not changed."""
     clock = Clock()
@@ -301,7 +319,7 @@ def generate_assets(
         )
     wanted = {user_id: (subject, list(product_ids))}
     # A caller polls this task for its assets: worth waiting for another worker's.
-    items, stats = _generate_for(ctx, wanted, kinds, clock, ctx.lock_wait_s)
+    items, stats = _generate_for(ctx, wanted, kinds, clock, ctx.lock_wait_s, owner)
     return {
         "user_id": user_id,
         "items": [_item_json(i) for i in items[user_id]],
@@ -310,7 +328,9 @@ def generate_assets(
     }
 
 
-def refresh_feeds(ctx: JobContext, *, user_ids: Sequence[int]) -> dict[str, Any]:
+def refresh_feeds(
+    ctx: JobContext, *, user_ids: Sequence[int], owner: str | None = None
+) -> dict[str, Any]:
     """Retrieve candidates, generate what is missing for all these users at once, write feeds."""
     wanted: dict[int, tuple[Subject, list[int]]] = {}
     clock = Clock()
@@ -324,7 +344,7 @@ def refresh_feeds(ctx: JobContext, *, user_ids: Sequence[int]) -> dict[str, Any]
         wanted[profile.user_id] = (subject, products)
     # A background refresh does not wait: the 2000-user bench spent 2.5 % of worker time
     # waiting on the other worker's locks; a pending key is served as stock until written.
-    items, stats = _generate_for(ctx, wanted, ("text", "image"), clock, wait_s=0.0)
+    items, stats = _generate_for(ctx, wanted, ("text", "image"), clock, wait_s=0.0, owner=owner)
     now = time.time()
     feeds = [
         Feed(

@@ -3,6 +3,7 @@ in-process executor) builds once, after the fork, before its first task."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,8 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from recgen.cache import AssetCache, build_cache
-from recgen.engine import build_engine
+from recgen.engine import GenerationEngine, ModelHandle, build_engine
+from recgen.errors import ModelLoadError
 from recgen.jobs import JobContext, ProfileLike, job_table
 from recgen.profiles import ProfileService, UserProfile, open_service
 from recgen.store.db import make_engine, session_factory, session_scope
@@ -20,6 +22,9 @@ from recgen.vectors.personas import Persona
 
 if TYPE_CHECKING:
     from recgen.config import Settings
+
+log = logging.getLogger(__name__)
+UNAVAILABLE = "unavailable"  # model name and version of the stand-in for a refused model
 
 
 class ServiceProfiles:
@@ -52,6 +57,29 @@ class ServiceProfiles:
         )
 
 
+def engine_or_stock(settings: Settings) -> GenerationEngine:
+    """The configured engine; if a model artefact is refused at load (corrupt, missing, wrong
+    checksum) an engine whose every generation fails, so feeds get stock content, instead of a
+    worker that dies at start in a loop (or one serving a garbage model)."""
+    try:
+        return build_engine(settings)
+    except ModelLoadError as exc:
+        log.error("model refused at load; serving stock content until it is fixed: %s", exc)
+        return GenerationEngine(
+            text=ModelHandle(UNAVAILABLE, UNAVAILABLE, _refuse(exc)),
+            image=ModelHandle(UNAVAILABLE, UNAVAILABLE, _refuse(exc)),
+            seed=settings.generation_seed,
+            batch_size=settings.generation_batch_size,
+        )
+
+
+def _refuse(error: ModelLoadError) -> Callable[[Sequence[Any]], list[Any]]:
+    def generate(requests: Sequence[Any]) -> list[Any]:
+        raise ModelLoadError(f"model unavailable: {error}")
+
+    return generate
+
+
 def build_context(settings: Settings, *, cache: AssetCache | None = None) -> JobContext:
     """Models, profiles/indexes, cache and database from settings (seconds: do it once).
 
@@ -62,7 +90,7 @@ def build_context(settings: Settings, *, cache: AssetCache | None = None) -> Job
         products = list(iter_products(session))
         service = open_service(session, index_dir=settings.index_dir, products=products)
     return JobContext(
-        engine=build_engine(settings),
+        engine=engine_or_stock(settings),
         cache=cache if cache is not None else build_cache(settings),
         sessions=sessions,
         profiles=ServiceProfiles(service),

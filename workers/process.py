@@ -52,8 +52,8 @@ def celery_worker(
         "-n",
         f"{queue}@%h",
     ]
-    for module in include:
-        args += ["-I", module]
+    if include:  # celery keeps only the last of repeated -I options: give one list
+        args += ["-I", ",".join(include)]
     full_env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

@@ -79,6 +79,11 @@ def delivery_guard(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _owner(task: Task) -> str:
+    """Lock owner: the task id, the same on every delivery of this task."""
+    return f"task:{task.request.id}"
+
+
 RETRY_OPTIONS: dict[str, Any] = {
     "bind": True,
     "autoretry_for": TRANSIENT,
@@ -97,20 +102,22 @@ def _max_retries() -> int:
 def generate_assets(
     self: Task, user_id: int, product_ids: list[int], kinds: list[AssetKind]
 ) -> dict[str, Any]:
-    return generate_job(context(), user_id=user_id, product_ids=product_ids, kinds=kinds)
+    return generate_job(
+        context(), user_id=user_id, product_ids=product_ids, kinds=kinds, owner=_owner(self)
+    )
 
 
 @app.task(name=TASK_REFRESH_FEED, max_retries=_max_retries(), **RETRY_OPTIONS)
 @delivery_guard
 def refresh_feed(self: Task, user_id: int) -> dict[str, Any]:
-    return refresh_job(context(), user_ids=[user_id])
+    return refresh_job(context(), user_ids=[user_id], owner=_owner(self))
 
 
 @app.task(name=TASK_REFRESH_FEEDS, max_retries=_max_retries(), **RETRY_OPTIONS)
 @delivery_guard
 def refresh_feeds(self: Task, user_ids: list[int]) -> dict[str, Any]:
     """One chunk of users: their requests share one batch window (persona de-duplication)."""
-    return refresh_job(context(), user_ids=user_ids)
+    return refresh_job(context(), user_ids=user_ids, owner=_owner(self))
 
 
 @app.task(name=TASK_REFRESH_STALE_FEEDS, max_retries=_max_retries(), **RETRY_OPTIONS)

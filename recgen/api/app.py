@@ -23,10 +23,10 @@ from starlette.concurrency import run_in_threadpool
 from recgen.api.deps import document_security
 from recgen.api.errors import install_error_handlers
 from recgen.api.feed_reader import FeedReader
-from recgen.api.limits import BodySizeLimit
+from recgen.api.limits import BodySizeLimit, RateLimiter
 from recgen.api.metrics import ApiMetrics, LatencyMiddleware
 from recgen.api.routes import assets, events, experiments, feed, generation, health
-from recgen.api.state import AppState, ExperimentCache, KeyCache, StockCatalog
+from recgen.api.state import AppState, ExperimentCache, KeyCache, RecentFeeds, StockCatalog
 from recgen.cache import AssetCache, build_cache
 from recgen.config import ConfigError, Settings, get_settings
 from recgen.dispatch import Dispatcher, build_dispatcher
@@ -76,6 +76,10 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
         feeds=FeedReader(redis_async, prefix=settings.cache_prefix, stream=stream),
         drainer=ExposureDrainer(
             redis_sync, sessions, stream=stream, batch=settings.exposure_drain_batch
+        ),
+        recent=RecentFeeds(settings.api_recent_feeds),
+        rate=RateLimiter(
+            redis_sync, prefix=settings.cache_prefix, per_minute=settings.api_generate_per_minute
         ),
     )
 

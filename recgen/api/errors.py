@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import kombu.exceptions
 import orjson
 import redis
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -72,6 +74,7 @@ _STATUS_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    429: "rate_limited",
     503: "unavailable",
 }
 
@@ -108,6 +111,26 @@ async def _redis_down(_request: Request, exc: Exception) -> JsonResponse:
     )
 
 
+async def _database_down(_request: Request, exc: Exception) -> JsonResponse:
+    # A connection lost mid-request (restart, failover): nothing was committed, so the
+    # client may retry the same request.
+    return error_response(
+        503,
+        "unavailable",
+        f"the database is unavailable: {type(exc).__name__}",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _broker_down(_request: Request, exc: Exception) -> JsonResponse:
+    return error_response(
+        503,
+        "unavailable",
+        f"the task broker is unavailable: {type(exc).__name__}",
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _recgen_error(_request: Request, exc: Exception) -> JsonResponse:
     return error_response(400, "bad_request", str(exc))
 
@@ -120,3 +143,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RecgenError, _recgen_error)
     app.add_exception_handler(redis.ConnectionError, _redis_down)
     app.add_exception_handler(redis.TimeoutError, _redis_down)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_down)
+    app.add_exception_handler(sqlalchemy.exc.InterfaceError, _database_down)
+    app.add_exception_handler(kombu.exceptions.OperationalError, _broker_down)

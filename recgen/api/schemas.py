@@ -4,7 +4,7 @@ routes; limits fixed by the contract live here so they show in the OpenAPI schem
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -14,6 +14,9 @@ from recgen.experiments import ARMS
 Kind = Literal["text", "image"]
 EventKind = Literal["view", "click", "add_to_cart", "purchase"]
 Id = Field(ge=1, le=2**63 - 1)
+# products.id is a 32-bit INTEGER column: a larger id is refused here, not by PostgreSQL (500).
+MAX_PRODUCT_ID = 2**31 - 1
+ProductId = Annotated[int, Field(ge=1, le=MAX_PRODUCT_ID)]
 
 
 class Strict(BaseModel):
@@ -22,7 +25,7 @@ class Strict(BaseModel):
 
 class GenerateRequest(Strict):
     user_id: int = Id
-    product_ids: list[int] = Field(min_length=1, max_length=100)
+    product_ids: list[ProductId] = Field(min_length=1, max_length=100)
     kinds: list[Kind] = Field(default_factory=lambda: list(ALL_KINDS), min_length=1)
 
 
@@ -42,7 +45,7 @@ class TaskStatus(BaseModel):
 class Event(Strict):
     event_id: str = Field(min_length=1, max_length=64)
     user_id: int = Id
-    product_id: int = Id
+    product_id: int = Field(ge=1, le=MAX_PRODUCT_ID)
     kind: EventKind
     occurred_at: AwareDatetime | None = None
     exposure_id: str | None = Field(default=None, min_length=1, max_length=64)
@@ -55,7 +58,9 @@ class EventBatch(Strict):
 
 class EventsAccepted(BaseModel):
     accepted: int
-    task_id: str
+    # None when the broker was down: the events were stored directly in SQL and the
+    # users' profiles are rebuilt from the log on their next use.
+    task_id: str | None
 
 
 class FeedItemOut(BaseModel):
@@ -71,7 +76,8 @@ class FeedItemOut(BaseModel):
 
 class FeedOut(BaseModel):
     user_id: int
-    state: Literal["ready", "refreshing"]
+    # degraded: Redis is unreachable; stock content, exposures not logged.
+    state: Literal["ready", "refreshing", "degraded"]
     experiment_id: int | None
     arm: str | None
     generated_at: float | None
@@ -125,5 +131,5 @@ class ErrorOut(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 429, 503)
 }

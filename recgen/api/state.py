@@ -9,15 +9,18 @@ a miss is read once and kept).
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
 import redis.asyncio as aioredis
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from recgen.api.feed_reader import FeedReader
+from recgen.api.limits import RateLimiter
 from recgen.api.metrics import ApiMetrics
 from recgen.cache import AssetCache
 from recgen.config import Settings
@@ -27,6 +30,7 @@ from recgen.exposure_log import ExposureDrainer
 from recgen.store.api_keys import find_api_key, hash_key
 from recgen.store.db import session_scope
 from recgen.store.experiments import experiment_config, running_experiment
+from recgen.store.models import ProductRow
 from recgen.store.repository import get_products
 
 # Unknown keys are remembered briefly too, so a client retrying a bad key cannot hammer SQL.
@@ -91,6 +95,7 @@ class StockCatalog:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
         self._items: dict[int, StockItem] = {}
+        self._default_ids: list[int] | None = None
 
     async def items(self, product_ids: Iterable[int]) -> dict[int, StockItem]:
         ids = list(product_ids)
@@ -104,10 +109,38 @@ class StockCatalog:
             products = get_products(session, product_ids=product_ids)
         return {pid: StockItem(p.title, bool(p.image_path)) for pid, p in products.items()}
 
+    async def default_ids(self, limit: int) -> list[int]:
+        """Products for a user whose feed is unknown while Redis is down (read once)."""
+        if self._default_ids is None or len(self._default_ids) < limit:
+            self._default_ids = await run_in_threadpool(self._load_default_ids, limit)
+        return self._default_ids[:limit]
+
+    def _load_default_ids(self, limit: int) -> list[int]:
+        with session_scope(self._sessions) as session:
+            return list(session.scalars(select(ProductRow.id).order_by(ProductRow.id).limit(limit)))
+
     def image_path(self, product_id: int) -> str | None:
         with session_scope(self._sessions) as session:
             product = get_products(session, product_ids=[product_id]).get(product_id)
         return None if product is None else product.image_path
+
+
+class RecentFeeds:
+    """The product ids last served per user (bounded, LRU): while Redis is down a user still
+    sees the products of their feed, with stock content, instead of an error."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[int, tuple[int, ...]] = OrderedDict()
+
+    def remember(self, user_id: int, product_ids: Iterable[int]) -> None:
+        self._ids[user_id] = tuple(product_ids)
+        self._ids.move_to_end(user_id)
+        while len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+
+    def get(self, user_id: int) -> tuple[int, ...] | None:
+        return self._ids.get(user_id)
 
 
 @dataclass
@@ -124,3 +157,5 @@ class AppState:
     stock: StockCatalog
     feeds: FeedReader
     drainer: ExposureDrainer
+    recent: RecentFeeds
+    rate: RateLimiter

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, func, select
+from sqlalchemy import Insert, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -168,6 +168,13 @@ def add_interactions(session: Session, *, events: Sequence[dict[str, Any]]) -> i
     stmt = stmt.on_conflict_do_nothing(index_elements=[InteractionRow.event_id])  # type: ignore[attr-defined]
     result = session.execute(stmt)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def forget_user_profiles(session: Session, *, user_ids: Sequence[int]) -> None:
+    """Drop stored profiles so the next profile_for replays them from the interaction log
+    (used when events were stored without being folded in by a worker)."""
+    if user_ids:
+        session.execute(delete(UserProfileRow).where(UserProfileRow.user_id.in_(set(user_ids))))
 
 
 def interactions_for_user(

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recgen.api.deps import V1, StateDep
 from recgen.api.errors import ApiError
-from recgen.api.schemas import ERRORS
+from recgen.api.schemas import ERRORS, MAX_PRODUCT_ID
 
 router = APIRouter(prefix=V1, tags=["assets"])
 CACHE_CONTROL = "public, max-age=86400, immutable"
@@ -66,7 +66,7 @@ async def get_asset(
     summary="A product's stock photo",
 )
 async def stock_image(
-    product_id: Annotated[int, Path(ge=1)], request: Request, state: StateDep
+    product_id: Annotated[int, Path(ge=1, le=MAX_PRODUCT_ID)], request: Request, state: StateDep
 ) -> Response:
     path = await run_in_threadpool(state.stock.image_path, product_id)
     if not path:

@@ -2,23 +2,31 @@
 
 The batch is validated as a whole (nothing is accepted if any event is wrong), users first seen
 here get a bare user row, and the events go to the workers, which store them idempotently by
-``event_id`` and fold them into profiles. Outcomes join exposures by ``exposure_id``.
+``event_id`` and fold them into profiles. When the broker is down the events are stored in SQL
+by this request instead (202 with ``task_id: null``), so an accepted event is never lost.
+Outcomes join exposures by ``exposure_id``.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import kombu.exceptions
+import redis
 from fastapi import APIRouter
 
 from recgen.api.deps import V1, EventsKey, SessionDep, StateDep
 from recgen.api.errors import ApiError, JsonResponse, problem
 from recgen.api.schemas import ERRORS, EventBatch, EventsAccepted
 from recgen.store.experiments import ensure_users
-from recgen.store.repository import get_products
+from recgen.store.repository import add_interactions, forget_user_profiles, get_products
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix=V1, tags=["events"])
+# What Celery raises when it cannot publish (the broker is Redis here).
+BROKER_DOWN = (kombu.exceptions.OperationalError, redis.ConnectionError, redis.TimeoutError)
 # Clocks drift; an event from further in the future than this is a client bug.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -62,7 +70,18 @@ def post_events(
         {**e.model_dump(exclude={"occurred_at"}), "occurred_at": (e.occurred_at or now).isoformat()}
         for e in batch.events
     ]
-    task_id = state.dispatcher.submit_events(events)
+    try:
+        task_id: str | None = state.dispatcher.submit_events(events)
+    except BROKER_DOWN as exc:
+        # Never drop an accepted event: store it in SQL now (idempotent by event_id) and let
+        # the users' profiles be rebuilt from the log on next use instead of folded by a worker.
+        log.warning("broker unavailable (%s); storing %d events in SQL", exc, len(events))
+        add_interactions(
+            session,
+            events=[{**e.model_dump(), "occurred_at": e.occurred_at or now} for e in batch.events],
+        )
+        forget_user_profiles(session, user_ids=[e.user_id for e in batch.events])
+        task_id = None
     for e in batch.events:
         state.metrics.events_received.labels(e.kind).inc()
     return JsonResponse({"accepted": len(events), "task_id": task_id}, status_code=202)

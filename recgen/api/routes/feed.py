@@ -10,6 +10,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 import orjson
+import redis
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
@@ -81,17 +82,27 @@ async def get_feed(
     content = arm or state.settings.feed_default_content
     # QA overrides are served their arm but their exposures stay out of the analysis.
     forced = experiment is not None and user_id in experiment.forced
-    served = await state.feeds.serve(
-        user_id=user_id,
-        limit=limit,
-        want_generated=content == "generated",
-        experiment_id=None if forced else experiment_id,
-        arm=arm,
-        served_at=time.time(),
-        token=secrets.token_hex(8),
-    )
+    token = secrets.token_hex(8)
+    try:
+        served = await state.feeds.serve(
+            user_id=user_id,
+            limit=limit,
+            want_generated=content == "generated",
+            experiment_id=None if forced else experiment_id,
+            arm=arm,
+            served_at=time.time(),
+            token=token,
+        )
+        claimed = served is None and await state.feeds.claim_refresh(user_id)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        # The feed lives in Redis; without it the user still gets products, with stock content.
+        log.warning("Redis unavailable, serving stock feed to user %s: %s", user_id, exc)
+        degraded = await _degraded(state, user_id, limit, arm, experiment_id, token)
+        return Response(
+            degraded, media_type="application/json", headers={"Cache-Control": "no-store"}
+        )
     if served is None:
-        if await state.feeds.claim_refresh(user_id):
+        if claimed:
             _in_background(state, user_id, None)
         body = {
             "user_id": user_id,
@@ -109,8 +120,51 @@ async def get_feed(
         )
     if served.regenerate:
         _in_background(state, user_id, served.regenerate)
+    state.recent.remember(user_id, (item.product_id for item in served.items))
     rendered = await _render(state, user_id, arm, experiment_id, served)
     return Response(rendered, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def _degraded(
+    state: AppState, user_id: int, limit: int, arm: str | None, experiment_id: int | None,
+    token: str,
+) -> bytes:
+    """Stock content for the user's last served products (else the default products).
+
+    Exposure ids are still given so clients keep one format, but nothing is logged: the
+    exposure stream is in Redis too, and stock shown in an outage is not an arm's treatment.
+    """
+    recent = state.recent.get(user_id)
+    product_ids = list(recent[:limit]) if recent else await state.stock.default_ids(limit)
+    stock = await state.stock.items(product_ids)
+    items = []
+    for i, pid in enumerate(p for p in product_ids if p in stock):
+        product = stock[pid]
+        image_url = stock_image_url(pid) if product.has_image else None
+        items.append(
+            {
+                "product_id": pid,
+                "exposure_id": f"{token}-{i + 1}",
+                "content": "stock",
+                "title": product.title,
+                "text": product.title,
+                "text_source": "stock",
+                "image_url": image_url,
+                "image_source": "stock" if image_url else None,
+            }
+        )
+    state.metrics.feed_items.labels("stock").inc(len(items))
+    return orjson.dumps(
+        {
+            "user_id": user_id,
+            "state": "degraded",
+            "experiment_id": experiment_id,
+            "arm": arm,
+            "generated_at": None,
+            "model_versions": {},
+            "items": items,
+        }
+    )
 
 
 async def _render(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from recgen.errors import ModelLoadError
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+WEIGHTS_DIGEST = "weights_sha256"
+log = logging.getLogger(__name__)
 
 
 def save_artefact(
@@ -32,8 +35,15 @@ def save_artefact(
         for k, v in state.items()
     }
     save_file(tensors, path / WEIGHTS)
+    # safetensors checks its header, not the tensor bytes: a flipped byte in the weights
+    # would load silently and generate garbage. The digest in the config catches it.
+    config = {**config, WEIGHTS_DIGEST: _sha256(path / WEIGHTS)}
     (path / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return content_version(path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def content_version(path: Path) -> str:
@@ -56,6 +66,15 @@ def load_artefact(path: Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[
         }
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
         raise ModelLoadError(f"{kind} at {path} is unreadable: {exc}") from exc
+    digest = config.get(WEIGHTS_DIGEST)
+    if digest is None:
+        log.warning("%s at %s has no weights checksum (saved before checksums); re-save it", kind,
+                    path)
+    elif _sha256(path / WEIGHTS) != digest:
+        raise ModelLoadError(
+            f"{kind} at {path}: {WEIGHTS} does not match its checksum in {CONFIG} (corrupt or "
+            "replaced); restore the artefact"
+        )
     if config.get("kind") != kind:
         raise ModelLoadError(f"{path} holds a {config.get('kind')!r}, expected {kind!r}")
     return state, config, content_version(path)

@@ -10,6 +10,7 @@ A description is rejected (and the caller serves the stock title) when it
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from recgen.models.text.lexicon import (
     Mention,
@@ -47,8 +48,9 @@ def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(w) for w in words) + r")(?![\w-])")
 
 
+_UNSAFE_TERMS = _words_pattern(_BLOCKLIST)
 _CHECKS = (
-    ("unsafe term", _words_pattern(_BLOCKLIST)),
+    ("unsafe term", _UNSAFE_TERMS),
     ("health claim", _words_pattern(_HEALTH)),
     ("price claim", re.compile(_words_pattern(_PRICE).pattern + r"|[$₹€£]|\d+\s*%")),
     ("personal data", re.compile(
@@ -56,6 +58,29 @@ _CHECKS = (
         + r"|\b\d{2}-\d{2}\b|\b\d{2}\+|@\w|\b\d{7,}\b")),
     ("review voice", _words_pattern(_FIRST_PERSON)),
 )
+
+
+# Look-alike letters (Cyrillic/Greek) and digits/symbols used for letters, as seen in
+# obfuscated abuse; applied only to the unsafe-term check (the other checks read plain text).
+_LOOKALIKES = str.maketrans({
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ѕ": "s",
+    "ј": "j", "ԁ": "d", "ο": "o", "α": "a", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "τ": "t",
+    "υ": "u", "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
+    "!": "i", "|": "i",
+})
+# Three or more single letters joined by up to three separators: "f.u.c.k", "s e x y".
+_SPELLED_OUT = re.compile(r"(?<![a-z])[a-z](?:[\W_]{1,3}[a-z](?![a-z])){2,}")
+
+
+def unsafe_normalised(text: str) -> str:
+    """Text as the unsafe-term check reads it: compatibility forms folded (full-width),
+    invisible characters (zero-width, soft hyphen) and accents dropped, look-alikes mapped,
+    spelled-out words joined."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+    visible = "".join(
+        ch for ch in folded if unicodedata.category(ch) not in ("Cf", "Mn")
+    ).translate(_LOOKALIKES)
+    return _SPELLED_OUT.sub(lambda m: re.sub(r"[\W_]", "", m.group()), visible)
 
 
 def contradicting_mentions(text: str, product: Product) -> list[Mention]:
@@ -115,6 +140,8 @@ def check_description(text: str, product: Product) -> GateResult:
     if not names_article(lower, product):
         reasons.append("does not name the product's article type")
     reasons += [name for name, pattern in _CHECKS if _flags(pattern, lower, product)]
+    if "unsafe term" not in reasons and _flags(_UNSAFE_TERMS, unsafe_normalised(text), product):
+        reasons.append("unsafe term")
     if not text.strip():
         reasons.append("empty")
     return GateResult(passed=not reasons, reasons=tuple(reasons))
