@@ -40,9 +40,10 @@ from sqlalchemy import func, select, text
 from tqdm import tqdm
 
 from recgen.cache import RedisAssetCache
-from recgen.catalog import load_catalog, read_styles
+from recgen.catalog import read_styles
 from recgen.config import PROJECT_ROOT, load_settings
 from recgen.dispatch import TASK_REFRESH_FEEDS, make_celery_client
+from recgen.ingest import load_catalog
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow

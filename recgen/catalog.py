@@ -1,22 +1,18 @@
-"""Reading the Myntra-format catalog (styles.csv + images/ID.jpg) and loading it into the store.
+"""Reading the Myntra-format catalog (styles.csv + images/ID.jpg).
 
-Parsing is separate from loading so that the models' training and evaluation code can read a
-catalog file without a database.
+Parsing only, with no database import, so that the models' training and evaluation code can
+read a catalog file; ``recgen.ingest`` loads it into the store.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from recgen.errors import DataFileError
-from recgen.store.db import session_scope
-from recgen.store.repository import upsert_products
 from recgen.types import GENDERS, Product
 
 REQUIRED_COLUMNS = (
@@ -118,44 +114,3 @@ def read_styles(path: Path, images_dir: Path | None = None) -> CatalogFile:
         )
     result.products = list(by_id.values())
     return result
-
-
-@dataclass(frozen=True, slots=True)
-class LoadReport:
-    rows_read: int
-    loaded: int
-    with_image: int
-    rejected: list[RejectedRow]
-    duplicates: int
-
-
-def load_catalog(
-    factory: sessionmaker[Session],
-    *,
-    styles: Path,
-    images_dir: Path | None,
-    batch_size: int,
-    on_batch: Callable[[int], None] | None = None,
-    keep: Callable[[Product], bool] | None = None,
-) -> LoadReport:
-    """Upsert every valid product (or those ``keep`` accepts), one transaction per batch;
-    idempotent on product id."""
-    if images_dir is not None and not images_dir.is_dir():
-        raise DataFileError(f"images directory not found: {images_dir}")
-    catalog = read_styles(styles, images_dir)
-    if keep is not None:
-        catalog.products = [p for p in catalog.products if keep(p)]
-    loaded = 0
-    for start in range(0, len(catalog.products), batch_size):
-        batch = catalog.products[start : start + batch_size]
-        with session_scope(factory) as session:
-            loaded += upsert_products(session, products=batch)
-        if on_batch is not None:
-            on_batch(len(batch))
-    return LoadReport(
-        rows_read=catalog.rows_read,
-        loaded=loaded,
-        with_image=sum(p.image_path is not None for p in catalog.products),
-        rejected=catalog.rejected,
-        duplicates=catalog.duplicates,
-    )

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from recgen.ab_simulation import simulate
-from recgen.catalog import load_catalog
 from recgen.config import Settings
 from recgen.datasplit import is_validation
 from recgen.errors import DataFileError
 from recgen.indexing import rebuild_indexes
+from recgen.ingest import load_catalog
 from recgen.jobs import JobContext, refresh_feeds
 from recgen.report import ArmResult, FeedCard, UserSection, render_report
 from recgen.simulator import Simulator, store_population

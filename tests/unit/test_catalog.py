@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from recgen.catalog import load_catalog, read_styles
+from recgen.catalog import read_styles
 from recgen.errors import DataFileError
+from recgen.ingest import load_catalog
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.repository import count_products, get_products
