@@ -17,13 +17,22 @@ from dataclasses import dataclass
 import redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from recgen.api.errors import install_error_handlers
 from recgen.api.feed_reader import FeedReader
 from recgen.api.limits import BodySizeLimit
 from recgen.api.metrics import ApiMetrics, LatencyMiddleware
-from recgen.api.routes import assets, events, experiments, feed, generation, health
+from recgen.api.routes import (
+    assets,
+    dashboard,
+    events,
+    experiments,
+    feed,
+    generation,
+    health,
+)
 from recgen.api.state import AppState, ExperimentCache, KeyCache, StockCatalog
 from recgen.cache import AssetCache, build_cache
 from recgen.config import ConfigError, Settings, get_settings
@@ -144,8 +153,10 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     )
     app.state.recgen = state
     install_error_handlers(app)
-    for module in (feed, generation, assets, events, experiments, health):
+    for module in (feed, generation, assets, events, experiments, dashboard, health):
         app.include_router(module.router)
+    app.include_router(dashboard.page)
+    app.mount("/dashboard/static", StaticFiles(directory=dashboard.STATIC_DIR), name="dashboard")
     # Outermost first: the size limit refuses before anything reads the body.
     app.add_middleware(LatencyMiddleware, metrics=state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
