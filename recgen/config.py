@@ -21,6 +21,7 @@ from recgen.errors import RecgenError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "config"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+CONFIG_FILE_ENV = "RECGEN_CONFIG_FILE"
 
 # Fields holding filesystem paths: relative values in a TOML file are taken relative to the
 # project root (so the demo works from any working directory); from the environment they
@@ -81,7 +82,7 @@ class Settings(BaseSettings):
     generation_seed: int = 0
     generation_batch_size: int = Field(default=64, gt=0)  # requests per model call
     lock_ttl_s: float = Field(default=120.0, gt=0)  # stampede lock; > one batch's generation
-    lock_wait_s: float = Field(default=10.0, ge=0)  # wait for another worker's asset, then stock
+    lock_wait_s: float = Field(default=2.0, ge=0)  # wait for another worker's asset, then stock
 
     # Workers (Celery) and the in-process executor.
     celery_queue: str = Field(default="recgen", min_length=1)
@@ -168,7 +169,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def load_settings(config_path: Path | None = None) -> Settings:
     """Build settings from a TOML file and the environment; raise ConfigError naming the field."""
     env = os.environ.get("RECGEN_ENV", "default")
-    path = config_path or config_file_for(env)
+    # RECGEN_CONFIG_FILE carries ``--config`` to child processes (``recgen worker`` execs
+    # celery, which must read the same file).
+    from_env = os.environ.get(CONFIG_FILE_ENV)
+    path = config_path or (Path(from_env) if from_env else config_file_for(env))
     data = _read_toml(path)
     data.setdefault("env", env)
     try:
@@ -189,6 +193,8 @@ def use_config_file(path: Path | None) -> None:
     """Select the config file for later get_settings() calls (the CLI's --config)."""
     global _config_override
     _config_override = path
+    if path is not None:
+        os.environ[CONFIG_FILE_ENV] = str(path.resolve())
     get_settings.cache_clear()
 
 

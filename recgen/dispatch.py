@@ -10,10 +10,11 @@ Interface (:class:`Dispatcher`; every method returns at once):
   (``PENDING``, ``STARTED``, ``RETRY``, ``SUCCESS``, ``FAILURE``); result is the task's
   JSON-able return value on SUCCESS, the error text on FAILURE, else None.
 
-``build_dispatcher(settings)`` gives :class:`CeleryDispatcher` for ``executor = "celery"`` (a
-client-only Celery app: it never imports ``workers/``, the arrow points the other way) and
-:class:`InProcessDispatcher` for the embedded default, which runs the same job functions as
-the workers (:mod:`recgen.jobs`) in a small thread pool.
+``build_dispatcher(settings, cache=None)`` gives :class:`CeleryDispatcher` for
+``executor = "celery"`` (a client-only Celery app: it never imports ``workers/``, the arrow
+points the other way) and :class:`InProcessDispatcher` for the embedded default, which runs
+the same job functions as the workers (:mod:`recgen.jobs`) in a small thread pool; give it
+the API's ``cache`` so that jobs and API share one in-memory cache.
 
 ``celery_config(settings)`` is the one Celery configuration shared by this client and by the
 worker app, so both always agree on serializer, queue and broker transport options.
@@ -32,6 +33,7 @@ from celery import Celery
 from recgen.types import AssetKind
 
 if TYPE_CHECKING:
+    from recgen.cache import AssetCache
     from recgen.config import Settings
 
 TASK_GENERATE_ASSETS = "recgen.generate_assets"
@@ -196,11 +198,16 @@ class InProcessDispatcher:
         self._pool.shutdown(wait=wait)
 
 
-def build_dispatcher(settings: Settings) -> Dispatcher:
+def build_dispatcher(settings: Settings, *, cache: AssetCache | None = None) -> Dispatcher:
+    """The configured dispatcher.
+
+    In-process, pass the caller's ``cache``: with the memory backend the jobs must write
+    into the very cache object the API reads (a second MemoryAssetCache would be empty).
+    """
     if settings.executor == "celery":
         return CeleryDispatcher(make_celery_client(settings), settings.celery_queue)
-    from recgen.jobs import build_job_runner  # the engine and models only when in-process
+    from recgen.wiring import build_job_runner  # models load only when in-process
 
     return InProcessDispatcher(
-        lambda: build_job_runner(settings), max_workers=settings.inprocess_threads
+        lambda: build_job_runner(settings, cache=cache), max_workers=settings.inprocess_threads
     )

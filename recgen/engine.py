@@ -20,7 +20,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from recgen.cache import asset_key
 from recgen.types import (
@@ -58,6 +58,19 @@ class ImageEngine(Protocol):
     @property
     def version(self) -> str: ...
     def generate(self, requests: Sequence[ImageRequest]) -> list[GeneratedImage]: ...
+
+
+Req = TypeVar("Req", TextRequest, ImageRequest)
+Gen = TypeVar("Gen", GeneratedText, GeneratedImage)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelHandle(Generic[Req, Gen]):
+    """A model as the engine sees it: identity (for keys and audit) and a batched generate."""
+
+    name: str
+    version: str
+    generate: Callable[[Sequence[Req]], list[Gen]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,17 +158,17 @@ class GenerationEngine:
     def __init__(
         self, *, text: TextEngine, image: ImageEngine, seed: int = 0, batch_size: int = 64
     ) -> None:
-        self._text = text
-        self._image = image
-        self._seed = seed
-        self._batch_size = batch_size
+        self.text = text
+        self.image = image
+        self.seed = seed
+        self.batch_size = batch_size
 
     @property
     def model_versions(self) -> dict[str, str]:
-        return {"text": self._text.version, "image": self._image.version}
+        return {"text": self.text.version, "image": self.image.version}
 
     def key(self, kind: AssetKind, product_id: int, subject: Subject) -> str:
-        model = self._text if kind == "text" else self._image
+        model = self.text if kind == "text" else self.image
         return asset_key(
             kind,
             product_id,
@@ -177,7 +190,7 @@ class GenerationEngine:
             for subject, product in pairs:
                 key = self.key(kind, product.product_id, subject)
                 if key not in jobs:
-                    jobs[key] = AssetJob(kind, key, subject, product, seed_for(key, self._seed))
+                    jobs[key] = AssetJob(kind, key, subject, product, seed_for(key, self.seed))
         return list(jobs.values())
 
     def run(self, jobs: Sequence[AssetJob]) -> list[Asset]:
@@ -185,9 +198,9 @@ class GenerationEngine:
         text_jobs = [j for j in jobs if j.kind == "text"]
         image_jobs = [j for j in jobs if j.kind == "image"]
         return [
-            *self._run(text_jobs, self._text_requests, self._text.generate, _identity(self._text)),
+            *self._run(text_jobs, self._text_requests, self.text.generate, _identity(self.text)),
             *self._run(
-                image_jobs, self._image_requests, self._image.generate, _identity(self._image)
+                image_jobs, self._image_requests, self.image.generate, _identity(self.image)
             ),
         ]
 
@@ -223,8 +236,8 @@ class GenerationEngine:
         identity: tuple[str, str],
     ) -> list[Asset]:
         assets: list[Asset] = []
-        for start in range(0, len(jobs), self._batch_size):
-            batch = jobs[start : start + self._batch_size]
+        for start in range(0, len(jobs), self.batch_size):
+            batch = jobs[start : start + self.batch_size]
             try:
                 outputs = model(to_requests(batch))
                 if len(outputs) != len(batch):
@@ -289,4 +302,23 @@ def _asset(job: AssetJob, output: GeneratedText | GeneratedImage) -> Asset:
 
 def build_engine(settings: Settings) -> GenerationEngine:
     """The engine with the shipped text and image models from the configured paths."""
-    raise NotImplementedError("wired when the text and image branches are merged")
+    # Imported here: loading transformers/torch costs seconds, and the API, which imports
+    # this package's cache and dispatch, never needs the models.
+    from recgen.models.image.classifier import ImageClassifier
+    from recgen.models.image.generator import ImageGenerator
+    from recgen.models.image.pipeline import ProductImageGenerator
+    from recgen.models.text import DescriptionGenerator, TextModel
+
+    text_model = TextModel.from_pretrained(settings.text_model_path)
+    generator = ImageGenerator.from_pretrained(settings.image_model_path)
+    images = ProductImageGenerator(
+        generator, ImageClassifier.from_pretrained(settings.image_classifier_path)
+    )
+    return GenerationEngine(
+        text=ModelHandle(
+            text_model.name, text_model.version, DescriptionGenerator(text_model).generate
+        ),
+        image=ModelHandle(generator.name, generator.version, images.generate),
+        seed=settings.generation_seed,
+        batch_size=settings.generation_batch_size,
+    )

@@ -8,8 +8,9 @@ rows, and return a JSON-able summary.
 Generation of missing assets (:func:`materialise`):
 1. assets already in the cache (or known to have been rejected by a gate) are reused;
 2. for the rest we take a stampede lock per key (one pipelined ``SET NX``); keys another
-   worker holds are not generated twice: we wait up to ``lock_wait_s`` for them to appear and
-   otherwise serve stock content for them;
+   worker holds are not generated twice: we wait up to ``lock_wait_s`` for them to appear;
+   one still missing is referenced anyway (its gate unknown) and readers serve stock for it
+   until that worker has written it;
 3. requests with equal keys inside one call (same product, persona and model) are generated
    once; that is the batch window in which persona sharing pays off.
 """
@@ -19,24 +20,23 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from recgen.cache import AssetCache, Feed, FeedItem, build_cache
+from recgen.cache import AssetCache, Feed, FeedItem
 from recgen.engine import Asset, AssetJob, GenerationEngine, Subject
-from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.db import session_scope
 from recgen.store.models import InteractionRow, UserRow, utcnow
 from recgen.store.repository import add_interactions, get_products, record_asset
 from recgen.types import AssetKind, GateResult, PersonaControls, Product
-
-if TYPE_CHECKING:
-    from recgen.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +90,37 @@ class JobContext:
     lock_wait_s: float = 10.0
 
 
+class Clock:
+    """Seconds spent per phase of one job (cache, sql, generate, ...), for the summary."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._started = time.perf_counter()
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - started
+
+    def summary(self) -> dict[str, float]:
+        total = {"job_s": time.perf_counter() - self._started, **self.seconds}
+        return {name: round(value, 4) for name, value in total.items()}
+
+
 @dataclass
 class Outcome:
     """Per key: the gate that applies and whether the asset can be served from the cache."""
 
     gates: dict[str, GateResult] = field(default_factory=dict)
     servable: set[str] = field(default_factory=set)
+    # Locked by another worker and not there yet: referenced anyway. A reader serves stock
+    # for any key it does not find, so the asset shows up as soon as that worker writes it.
+    pending: set[str] = field(default_factory=set)
     stats: dict[str, int] = field(default_factory=dict)
+    clock: Clock = field(default_factory=Clock)
 
 
 def subject_for(profile: ProfileLike, profiles: ProfileSource, *, shared: bool) -> Subject:
@@ -131,26 +155,31 @@ def _decode_gate(raw: bytes) -> GateResult:
     return GateResult(bool(body["passed"]), tuple(body["reasons"]))
 
 
-def materialise(ctx: JobContext, plan: Sequence[AssetJob], requested: int) -> Outcome:
+def materialise(ctx: JobContext, plan: Sequence[AssetJob], requested: int, clock: Clock) -> Outcome:
     """Make sure every planned asset is in the cache (or known to be stock); see module doc."""
-    outcome = Outcome()
+    outcome = Outcome(clock=clock)
     keys = [job.key for job in plan]
-    absent = set(ctx.cache.missing(keys))
+    with clock("cache_s"):
+        absent = set(ctx.cache.missing(keys))
+        rejected = ctx.cache.get_many([_reject_key(k) for k in absent]) if absent else {}
     outcome.servable.update(k for k in keys if k not in absent)
     outcome.gates.update((k, CACHED_GATE) for k in outcome.servable)
-    rejected = ctx.cache.get_many([_reject_key(k) for k in absent]) if absent else {}
     for marker, raw in rejected.items():
         if raw is not None:
             key = marker.removeprefix("rejected:")
             outcome.gates[key] = _decode_gate(raw)
             absent.discard(key)
-    ours = set(ctx.cache.acquire_many(sorted(absent), ctx.lock_ttl_s))
+    with clock("cache_s"):
+        ours = set(ctx.cache.acquire_many(sorted(absent), ctx.lock_ttl_s))
     try:
-        assets = ctx.engine.run([job for job in plan if job.key in ours])
+        with clock("generate_s"):
+            assets = ctx.engine.run([job for job in plan if job.key in ours])
         _store(ctx, assets, outcome)
     finally:
-        ctx.cache.release_many(sorted(ours))
-    waited = _wait_for(ctx, sorted(absent - ours), outcome)
+        with clock("cache_s"):
+            ctx.cache.release_many(sorted(ours))
+    with clock("wait_s"):
+        waited = _wait_for(ctx, sorted(absent - ours), outcome)
     generated = sum(1 for a in assets if a.generated)
     outcome.stats = {
         "requested": requested,
@@ -160,6 +189,7 @@ def materialise(ctx: JobContext, plan: Sequence[AssetJob], requested: int) -> Ou
         "failed": sum(1 for a in assets if not a.generated),
         "rejected": sum(1 for a in assets if a.generated and not a.gate.passed),
         "waited_for_other_worker": waited,
+        "pending_on_other_worker": len(outcome.pending),
         "reused": requested - generated,
     }
     return outcome
@@ -173,12 +203,13 @@ def _store(ctx: JobContext, assets: Sequence[Asset], outcome: Outcome) -> None:
         for a in assets
         if a.generated and not a.gate.passed
     }
-    ctx.cache.put_many({**payloads, **markers})
+    with outcome.clock("cache_s"):
+        ctx.cache.put_many({**payloads, **markers})
     outcome.servable.update(payloads)
     outcome.gates.update((a.key, a.gate) for a in assets)
     audited = [a for a in assets if a.generated]
     if audited:
-        with session_scope(ctx.sessions) as session:
+        with outcome.clock("sql_s"), session_scope(ctx.sessions) as session:
             for a in audited:
                 record_asset(
                     session,
@@ -210,7 +241,12 @@ def _wait_for(ctx: JobContext, keys: list[str], outcome: Outcome) -> int:
         if not pending or time.monotonic() >= deadline:
             break
         time.sleep(_POLL_S)
+    outcome.pending.update(pending)
     return len(keys) - len(pending)
+
+
+def _referable(key: str | None, outcome: Outcome) -> bool:
+    return key is not None and (key in outcome.servable or key in outcome.pending)
 
 
 def _feed_item(
@@ -220,8 +256,8 @@ def _feed_item(
     text_key, image_key = keys.get("text"), keys.get("image")
     return FeedItem(
         product_id=product_id,
-        text_key=text_key if text_key in outcome.servable else None,
-        image_key=image_key if image_key in outcome.servable else None,
+        text_key=text_key if _referable(text_key, outcome) else None,
+        image_key=image_key if _referable(image_key, outcome) else None,
         persona_id=subject.persona_id,
         text_gate=outcome.gates.get(text_key) if text_key else None,
         image_gate=outcome.gates.get(image_key) if image_key else None,
@@ -229,15 +265,19 @@ def _feed_item(
 
 
 def _generate_for(
-    ctx: JobContext, wanted: Mapping[int, tuple[Subject, list[int]]], kinds: Sequence[AssetKind]
+    ctx: JobContext,
+    wanted: Mapping[int, tuple[Subject, list[int]]],
+    kinds: Sequence[AssetKind],
+    clock: Clock,
 ) -> tuple[dict[int, list[FeedItem]], dict[str, int]]:
     """Items per user for ``{user: (subject, product ids)}``; unknown products are skipped."""
-    with session_scope(ctx.sessions) as session:
+    with clock("sql_s"), session_scope(ctx.sessions) as session:
         products = get_products(session, product_ids=[p for _, ids in wanted.values() for p in ids])
     pairs: list[tuple[Subject, Product]] = [
         (subject, products[p]) for subject, ids in wanted.values() for p in ids if p in products
     ]
-    outcome = materialise(ctx, ctx.engine.plan(pairs, kinds), requested=len(pairs) * len(kinds))
+    plan = ctx.engine.plan(pairs, kinds)
+    outcome = materialise(ctx, plan, requested=len(pairs) * len(kinds), clock=clock)
     items = {
         user_id: [_feed_item(ctx, subject, p, kinds, outcome) for p in ids if p in products]
         for user_id, (subject, ids) in wanted.items()
@@ -249,36 +289,43 @@ def generate_assets(
     ctx: JobContext, *, user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind]
 ) -> dict[str, Any]:
     """Generate (or reuse) the user's assets for these products; the feed is not changed."""
-    with session_scope(ctx.sessions) as session:
+    clock = Clock()
+    with clock("profiles_s"), session_scope(ctx.sessions) as session:
         subject = subject_for(
             ctx.profiles.profile_for(session, user_id), ctx.profiles, shared=ctx.persona_sharing
         )
-    items, stats = _generate_for(ctx, {user_id: (subject, list(product_ids))}, kinds)
-    return {"user_id": user_id, "items": [_item_json(i) for i in items[user_id]], **stats}
+    items, stats = _generate_for(ctx, {user_id: (subject, list(product_ids))}, kinds, clock)
+    return {
+        "user_id": user_id,
+        "items": [_item_json(i) for i in items[user_id]],
+        **stats,
+        "seconds": clock.summary(),
+    }
 
 
 def refresh_feeds(ctx: JobContext, *, user_ids: Sequence[int]) -> dict[str, Any]:
     """Retrieve candidates, generate what is missing for all these users at once, write feeds."""
     wanted: dict[int, tuple[Subject, list[int]]] = {}
-    with session_scope(ctx.sessions) as session:
+    clock = Clock()
+    with clock("profiles_s"), session_scope(ctx.sessions) as session:
         for user_id in dict.fromkeys(user_ids):
             profile = ctx.profiles.profile_for(session, user_id)
             subject = subject_for(profile, ctx.profiles, shared=ctx.persona_sharing)
             wanted[user_id] = (subject, ctx.profiles.candidates_for(profile, ctx.feed_size))
-    items, stats = _generate_for(ctx, wanted, ("text", "image"))
+    items, stats = _generate_for(ctx, wanted, ("text", "image"), clock)
     now = time.time()
-    ctx.cache.put_feeds(
-        [
-            Feed(
-                user_id=u,
-                generated_at=now,
-                model_versions=ctx.engine.model_versions,
-                items=tuple(items[u]),
-            )
-            for u in wanted
-        ]
-    )
-    return {"users": len(wanted), **stats}
+    feeds = [
+        Feed(
+            user_id=u,
+            generated_at=now,
+            model_versions=ctx.engine.model_versions,
+            items=tuple(items[u]),
+        )
+        for u in wanted
+    ]
+    with clock("cache_s"):
+        ctx.cache.put_feeds(feeds)
+    return {"users": len(wanted), **stats, "seconds": clock.summary()}
 
 
 def stale_user_ids(ctx: JobContext, *, limit: int, page: int = 5000) -> list[int]:
@@ -310,21 +357,19 @@ def record_events(ctx: JobContext, *, events: Sequence[Mapping[str, Any]]) -> di
     """
     with session_scope(ctx.sessions) as session:
         ids = [str(e["event_id"]) for e in events if e.get("event_id")]
-        seen = (
-            set(
-                session.scalars(
-                    select(InteractionRow.event_id).where(InteractionRow.event_id.in_(ids))
-                )
-            )
-            if ids
-            else set()
-        )
-        fresh = [
-            {**e, "occurred_at": _when(e.get("occurred_at"))}
-            for e in events
-            if not e.get("event_id") or str(e["event_id"]) not in seen
-        ]
-        stored = add_interactions(session, events=fresh)
+        seen: set[str | None] = set()
+        if ids:
+            query = select(InteractionRow.event_id).where(InteractionRow.event_id.in_(ids))
+            seen.update(session.scalars(query))
+        fresh = []
+        for event in events:
+            event_id = str(event["event_id"]) if event.get("event_id") else None
+            if event_id is not None and event_id in seen:
+                continue
+            seen.add(event_id)  # a duplicate inside the batch is skipped too
+            fresh.append({**event, "occurred_at": _when(event.get("occurred_at"))})
+        add_interactions(session, events=fresh)
+        stored = len(fresh)  # rowcount is unreliable on psycopg; known ids were filtered out
         for event in fresh:
             ctx.profiles.record_event(
                 session,
@@ -374,35 +419,3 @@ def job_table(
         ),
         dispatch.TASK_RECORD_EVENTS: lambda events: record_events(ctx, events=events),
     }
-
-
-def build_context(settings: Settings) -> JobContext:
-    """The real collaborators from settings (models load here: once per worker process)."""
-    from recgen.engine import build_engine
-    from recgen.profiles_adapter import build_profile_source
-
-    engine = make_engine(settings.database_url)
-    return JobContext(
-        engine=build_engine(settings),
-        cache=build_cache(settings),
-        sessions=session_factory(engine),
-        profiles=build_profile_source(settings, session_factory(engine)),
-        persona_sharing=settings.persona_sharing,
-        feed_size=settings.feed_size,
-        feed_max_age_s=settings.feed_max_age_s,
-        lock_ttl_s=settings.lock_ttl_s,
-        lock_wait_s=settings.lock_wait_s,
-    )
-
-
-def build_job_runner(settings: Settings) -> Callable[[str, Mapping[str, Any]], Any]:
-    table = job_table(
-        build_context(settings),
-        chunk_size=settings.refresh_chunk_size,
-        max_chunks=settings.refresh_max_chunks,
-    )
-
-    def run(name: str, kwargs: Mapping[str, Any]) -> Any:
-        return table[name](**kwargs)
-
-    return run

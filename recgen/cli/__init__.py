@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from recgen.cli import catalog, db, demo, index, simulate
+from recgen.cli import catalog, db, demo, evaluate, index, simulate, train, worker
 from recgen.config import use_config_file
 from recgen.errors import RecgenError
 
@@ -20,9 +20,13 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(catalog.app, name="catalog")
-app.command("demo")(demo.demo)
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(index.app, name="index")
+app.command("demo")(demo.demo)
+app.command("worker")(worker.worker)
+app.command("beat")(worker.beat)
+app.add_typer(train.app, name="train")
+app.add_typer(evaluate.app, name="eval")
 
 
 @app.callback()

@@ -75,8 +75,9 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
     assert stored.controls.age_band == user.age_band
 
     # An event updates the stored row and the user index in place.
-    service.user_index = VectorIndex.build(batch.user_ids, batch.vectors,
-                                           model_version=PROFILE_VERSION)
+    service.user_index = VectorIndex.build(
+        batch.user_ids, batch.vectors, model_version=PROFILE_VERSION
+    )
     when = datetime.fromtimestamp(batch.t_ref, UTC) + timedelta(hours=1)
     event = {"user_id": user.user_id, "product_id": products[5].product_id, "kind": "purchase"}
     with session_scope(factory) as session:
@@ -90,8 +91,9 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
     with factory() as session:
         row = session.get(UserProfileRow, user.user_id)
         assert row is not None and row.event_count == stored.event_count + 2
-        state = ProfileState.from_row(items, vector=row.vector, affinities=row.affinities,
-                                      event_count=row.event_count)
+        state = ProfileState.from_row(
+            items, vector=row.vector, affinities=row.affinities, event_count=row.event_count
+        )
         assert state.t_ref == pytest.approx(later.timestamp())
         incremental = service.profile_for(session, user.user_id)
         session.delete(row)
@@ -101,8 +103,9 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
     np.testing.assert_allclose(after.vector, incremental.vector, atol=1e-6)
     np.testing.assert_allclose(incremental.vector, replayed.vector, atol=1e-5)
     assert replayed.event_count == incremental.event_count
-    np.testing.assert_allclose(service.user_index.reconstruct(user.user_id), after.vector,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        service.user_index.reconstruct(user.user_id), after.vector, atol=1e-6
+    )
 
     # A worker start: a corrupt user index is rebuilt from SQL, never served.
     item_vectors.save(tmp_path / "items")
@@ -111,9 +114,7 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
     with session_scope(factory) as session:
         started = open_service(session, index_dir=tmp_path, products=products)
         assert started.user_index is not None and started.user_index.count == 25
-        cold = started.cold_start(10_000, gender="Women", age=40,
-                                  preferences={"usage": "Casual"})
+        cold = started.cold_start(10_000, gender="Women", age=40, preferences={"usage": "Casual"})
     assert cold.source == "lookalike" and cold.controls.age_band == "35-49"
     assert started.candidates_for(cold, 5) and len(started.candidates_for(cold, 5)) == 5
     engine.dispose()
-

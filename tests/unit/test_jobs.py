@@ -88,7 +88,7 @@ def test_gate_rejection_is_remembered_not_served(ctx: JobContext) -> None:
     assert [(r.product_id, r.gate_reasons) for r in rejected] == [(1, ["off_topic"])]
 
 
-def test_a_locked_key_is_awaited_then_served_as_stock(ctx: JobContext) -> None:
+def test_a_locked_key_is_awaited_not_generated_twice(ctx: JobContext) -> None:
     key = "asset:text:t1:p5:s0"
     assert ctx.cache.acquire(key, ttl=30)  # another worker is generating it
     threading.Timer(0.1, lambda: ctx.cache.put_many({key: b"theirs"})).start()
@@ -97,9 +97,12 @@ def test_a_locked_key_is_awaited_then_served_as_stock(ctx: JobContext) -> None:
     assert got["items"][0]["text_key"] == key and got["generated"] == 0
     assert got["waited_for_other_worker"] == 1
     assert ctx.cache.acquire("asset:text:t1:p4:s0", ttl=30)
-    stock = generate_assets(ctx, user_id=2, product_ids=[4], kinds=["text"])
-    assert stock["items"][0]["text_key"] is None
+    pending = generate_assets(ctx, user_id=2, product_ids=[4], kinds=["text"])
     assert time.monotonic() - started >= ctx.lock_wait_s
+    # Not generated twice: referenced, absent (readers serve stock) until its owner writes it.
+    assert pending["generated"] == 0 and pending["pending_on_other_worker"] == 1
+    assert pending["items"][0]["text_key"] == "asset:text:t1:p4:s0"
+    assert ctx.cache.missing(["asset:text:t1:p4:s0"]) == ["asset:text:t1:p4:s0"]
 
 
 def test_stale_users_skip_fresh_feeds(ctx: JobContext) -> None:
@@ -122,7 +125,7 @@ def test_record_events_is_idempotent(ctx: JobContext) -> None:
             "occurred_at": "2026-11-28T10:00:00+00:00",
         },
     ]
-    assert record_events(ctx, events=events) == {"received": 2, "stored": 2}
+    assert record_events(ctx, events=[*events, events[0]]) == {"received": 3, "stored": 2}
     assert record_events(ctx, events=events) == {"received": 2, "stored": 0}
     assert isinstance(ctx.profiles, FakeProfiles)
     assert ctx.profiles.events == [(1, 2, "click"), (1, 3, "view")]

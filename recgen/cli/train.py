@@ -1,0 +1,48 @@
+"""``recgen train``: train the generation models on the data directory's catalog."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import torch
+import typer
+
+from recgen.catalog import read_styles
+from recgen.config import get_settings
+
+app = typer.Typer(help="Train models.", no_args_is_help=True)
+
+
+@app.command("image")
+def image_cmd(
+    stages: Annotated[str, typer.Option(help="Comma list of: classifier,gan,baseline,eval")] = (
+        "classifier,gan,baseline,eval"),
+    minutes: Annotated[float, typer.Option(help="Wall budget of cGAN and baseline, each.")] = 32.0,
+    classifier_epochs: Annotated[int, typer.Option(help="Epochs of the gate classifier.")] = 4,
+    resume: Annotated[bool, typer.Option(help="Continue from var/ checkpoints if present.")] = True,
+) -> None:
+    """Train the image classifier (gate), the cGAN and the MLP-GAN baseline; write model cards."""
+    from recgen.models.image import recipe
+
+    settings = get_settings()
+    torch.set_num_threads(settings.torch_threads)
+    myntra = settings.data_dir / "myntra"
+    catalog = read_styles(myntra / "styles.csv", myntra / "images")
+    work_dir = settings.var_dir / "image_train"
+    split = recipe.prepare_split(catalog.products, settings.var_dir / "image_cache")
+    typer.echo(f"photos: {len(split.train)} train, {len(split.validation)} validation, "
+               f"{len(split.vocab.article_classes)} article classes")
+    todo = {s.strip() for s in stages.split(",")}
+    if "classifier" in todo:
+        recipe.run_classifier(split, settings.image_classifier_path, epochs=classifier_epochs)
+    if "gan" in todo:
+        recipe.run_gan(split, settings.image_model_path, work_dir, minutes * 60, resume)
+    if "baseline" in todo:
+        recipe.run_baseline(split, work_dir, minutes * 60)
+    if "eval" in todo:
+        metrics = recipe.run_eval(split, settings.image_model_path,
+                                  settings.image_classifier_path, work_dir)
+        typer.echo(f"validation: fid {metrics['fid']:.2f} (real floor {metrics['real_fid']:.2f}), "
+                   f"cond_accuracy {metrics['cond_accuracy']:.3f} "
+                   f"(real {metrics['real_cond_accuracy']:.3f}), "
+                   f"diversity {metrics['diversity']:.3f} (real {metrics['real_diversity']:.3f})")

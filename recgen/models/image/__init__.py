@@ -1,0 +1,1 @@
+"""Image engine: conditional GAN product images, a classifier gate, personalization by taste."""

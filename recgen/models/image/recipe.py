@@ -1,0 +1,114 @@
+"""The default training recipe: split, cache, classifier, cGAN, MLP baseline, evaluation, cards.
+
+The CLI reads the catalog (it owns file/DB access) and hands the products here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recgen.datasplit import is_validation
+from recgen.models.image.baseline import LATENT, load_baseline, save_baseline, train_mlp_gan
+from recgen.models.image.cards import write_cards
+from recgen.models.image.classifier import ImageClassifier, train_classifier
+from recgen.models.image.data import ConditionVocab, cached_photos
+from recgen.models.image.evaluate import evaluate_image_engine
+from recgen.models.image.generator import ImageGenerator
+from recgen.models.image.pipeline import ProductImageGenerator
+from recgen.models.image.train_gan import GanTrainConfig, train_gan
+from recgen.types import Product
+
+
+@dataclass
+class Split:
+    vocab: ConditionVocab
+    train: list[Product]
+    validation: list[Product]
+    train_photos: torch.Tensor  # [N, 3, 64, 64] uint8
+    validation_photos: torch.Tensor
+
+
+def prepare_split(products: Sequence[Product], cache_dir: Path) -> Split:
+    """Products with photos, split by id hash; the vocabulary is fitted on train only."""
+    with_photo = [p for p in products if p.image_path is not None]
+    train = [p for p in with_photo if not is_validation(p.product_id)]
+    validation = [p for p in with_photo if is_validation(p.product_id)]
+    vocab = ConditionVocab.fit(train)
+    return Split(
+        vocab, train, validation,
+        cached_photos(train, cache_dir), cached_photos(validation, cache_dir),
+    )
+
+
+def run_gan(split: Split, out: Path, work_dir: Path, seconds: float, resume: bool) -> Path:
+    art, col = split.vocab.encode(split.train)
+    started = time.time()
+    generator, stats = train_gan(
+        split.train_photos, art, col, split.vocab,
+        work_dir=work_dir / "cgan", config=GanTrainConfig(seconds=seconds), resume=resume,
+    )
+    generator.extra.update({"training": stats, "wall_seconds_this_run": time.time() - started})
+    version = generator.save_pretrained(out)
+    (work_dir / "cgan" / "done.json").write_text(json.dumps({"version": version, **stats}))
+    print(f"cGAN: {stats['steps']:.0f} steps, {stats['epochs']:.1f} epochs in "
+          f"{stats['train_seconds'] / 60:.1f} min -> {out} (version {version})")
+    return out
+
+
+def run_classifier(split: Split, out: Path, epochs: int) -> Path:
+    art, col = split.vocab.encode(split.train)
+    started = time.time()
+    classifier, stats = train_classifier(split.train_photos, art, col, split.vocab, epochs=epochs)
+    val_art, val_col = split.vocab.encode(split.validation)
+    pred = classifier.predict(split.validation_photos)
+    for name, probs, target in (("article", pred.article_probs, val_art),
+                                ("colour", pred.colour_probs, val_col)):
+        stats[f"validation_{name}_accuracy"] = float((probs.argmax(1) == target).float().mean())
+    stats["train_seconds"] = time.time() - started
+    classifier.extra.update({"training": stats})
+    version = classifier.save_pretrained(out)
+    print(f"classifier: article acc {stats['validation_article_accuracy']:.3f}, colour acc "
+          f"{stats['validation_colour_accuracy']:.3f} on {len(split.validation)} validation photos "
+          f"in {stats['train_seconds'] / 60:.1f} min -> {out} (version {version})")
+    return out
+
+
+def run_baseline(split: Split, work_dir: Path, seconds: float) -> Path:
+    g, stats = train_mlp_gan(split.train_photos, seconds=seconds)
+    out = work_dir / "mlp_baseline"
+    version = save_baseline(g, out, stats)
+    print(f"MLP GAN baseline: {stats['steps']:.0f} steps, {stats['epochs']:.1f} epochs in "
+          f"{stats['train_seconds'] / 60:.1f} min -> {out} (version {version})")
+    return out
+
+
+def baseline_samples(path: Path, n: int, seed: int = 0) -> torch.Tensor:
+    """n images [n, 3, 64, 64] in [-1, 1] from the saved MLP baseline."""
+    g = load_baseline(path)
+    with torch.inference_mode():
+        z = torch.randn(n, LATENT, generator=torch.Generator().manual_seed(seed))
+        images: torch.Tensor = g(z)
+    return images
+
+
+def run_eval(split: Split, generator_path: Path, classifier_path: Path, work_dir: Path) -> dict[
+        str, Any]:
+    """Validation metrics (incl. the MLP baseline's FID when trained); stored in both cards."""
+    pipe = ProductImageGenerator(ImageGenerator.from_pretrained(generator_path),
+                                 ImageClassifier.from_pretrained(classifier_path))
+    baseline = work_dir / "mlp_baseline"
+    base = baseline_samples(baseline, len(split.validation)) if baseline.is_dir() else None
+    metrics = evaluate_image_engine(pipe, split.validation, split.validation_photos,
+                                    baseline_images=base)
+    metrics["generator_version"] = pipe.generator.version
+    metrics["classifier_version"] = pipe.classifier.version
+    (work_dir / "validation_metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_cards(generator_path, classifier_path, metrics, work_dir)
+    return metrics

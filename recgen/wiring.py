@@ -1,0 +1,85 @@
+"""Wiring of the real collaborators from settings: what a worker process (or the embedded
+in-process executor) builds once, after the fork, before its first task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from recgen.cache import AssetCache, build_cache
+from recgen.engine import build_engine
+from recgen.jobs import JobContext, ProfileLike, job_table
+from recgen.profiles import ProfileService, UserProfile, open_service
+from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.repository import iter_products
+from recgen.vectors.personas import Persona
+
+if TYPE_CHECKING:
+    from recgen.config import Settings
+
+
+class ServiceProfiles:
+    """The profiles service as the jobs see it (adds persona lookup by id)."""
+
+    def __init__(self, service: ProfileService) -> None:
+        self._service = service
+        personas = service.personas.personas if service.personas is not None else []
+        self._personas = {p.persona_id: p for p in personas}
+
+    def profile_for(self, session: Session, user_id: int) -> UserProfile:
+        return self._service.profile_for(session, user_id)
+
+    def candidates_for(self, profile: ProfileLike, k: int) -> list[int]:
+        if not isinstance(profile, UserProfile):
+            raise TypeError(f"expected a UserProfile, got {type(profile).__name__}")
+        return self._service.candidates_for(profile, k)
+
+    def persona(self, persona_id: int) -> Persona | None:
+        return self._personas.get(persona_id)
+
+    def record_event(
+        self, session: Session, *, user_id: int, product_id: int, kind: str, occurred_at: datetime
+    ) -> object:
+        return self._service.record_event(
+            session, user_id=user_id, product_id=product_id, kind=kind, occurred_at=occurred_at
+        )
+
+
+def build_context(settings: Settings, *, cache: AssetCache | None = None) -> JobContext:
+    """Models, profiles/indexes, cache and database from settings (seconds: do it once).
+
+    ``cache`` lets the embedded default share the API's in-memory cache.
+    """
+    sessions = session_factory(make_engine(settings.database_url))
+    with session_scope(sessions) as session:
+        products = list(iter_products(session))
+        service = open_service(session, index_dir=settings.index_dir, products=products)
+    return JobContext(
+        engine=build_engine(settings),
+        cache=cache if cache is not None else build_cache(settings),
+        sessions=sessions,
+        profiles=ServiceProfiles(service),
+        persona_sharing=settings.persona_sharing,
+        feed_size=settings.feed_size,
+        feed_max_age_s=settings.feed_max_age_s,
+        lock_ttl_s=settings.lock_ttl_s,
+        lock_wait_s=settings.lock_wait_s,
+    )
+
+
+def build_job_runner(
+    settings: Settings, *, cache: AssetCache | None = None
+) -> Callable[[str, Mapping[str, Any]], Any]:
+    table = job_table(
+        build_context(settings, cache=cache),
+        chunk_size=settings.refresh_chunk_size,
+        max_chunks=settings.refresh_max_chunks,
+    )
+
+    def run(name: str, kwargs: Mapping[str, Any]) -> Any:
+        return table[name](**kwargs)
+
+    return run

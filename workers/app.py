@@ -1,0 +1,71 @@
+"""The Celery app of the workers. Start it with ``recgen worker`` / ``recgen beat``.
+
+Configuration is :func:`recgen.dispatch.celery_config` (shared with the API's client, so both
+agree on queue, serializer and broker options). Models are loaded once per worker *process*,
+after the fork (``worker_process_init``): loading in the parent would share torch's thread
+pools across fork and multiply memory by copy-on-write faults; loading per task would cost
+seconds per task.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from recgen.config import Settings, get_settings
+from recgen.dispatch import celery_config
+from recgen.jobs import JobContext
+from recgen.wiring import build_context
+
+log = logging.getLogger(__name__)
+
+_context: JobContext | None = None
+
+
+def make_app(settings: Settings) -> Celery:
+    celery_app = Celery("recgen", set_as_current=True)
+    celery_app.conf.update(celery_config(settings))
+    celery_app.conf.include = ["workers.tasks"]
+    return celery_app
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def context() -> JobContext:
+    """This process's collaborators; built on first use (the solo pool has no process init)."""
+    global _context
+    if _context is None:
+        _context = _build()
+    return _context
+
+
+def _build() -> JobContext:
+    import torch
+
+    current = settings()
+    # One thread per process: for small batches two single-thread processes nearly doubled
+    # throughput over one two-thread process on this machine (see docs/engine.md).
+    torch.set_num_threads(current.torch_threads)
+    ctx = build_context(current)
+    log.info("worker process ready: models %s", ctx.engine.model_versions)
+    return ctx
+
+
+@worker_process_init.connect
+def _load_models(**_: Any) -> None:
+    global _context
+    _context = _build()
+
+
+@worker_process_shutdown.connect
+def _drop_models(**_: Any) -> None:
+    global _context
+    _context = None
+
+
+app = make_app(get_settings())

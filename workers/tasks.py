@@ -1,0 +1,140 @@
+"""Thin Celery tasks: ids in, job call (session scope, engine, cache write inside), retries.
+
+Every task is idempotent (assets are keyed by provenance, audit rows by cache key, events by
+event id), so ``acks_late`` redelivery after a crash is safe. What is not safe is a task that
+*causes* the crash: it would be redelivered forever. :func:`delivery_guard` counts deliveries per
+(task id, retry number) in Redis and fails the task after ``max_deliveries``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import redis
+from celery import Task
+from sqlalchemy.exc import OperationalError
+
+from recgen.dispatch import (
+    TASK_GENERATE_ASSETS,
+    TASK_RECORD_EVENTS,
+    TASK_REFRESH_FEED,
+    TASK_REFRESH_FEEDS,
+    TASK_REFRESH_STALE_FEEDS,
+)
+from recgen.errors import RecgenError, StoreUnavailableError
+from recgen.jobs import generate_assets as generate_job
+from recgen.jobs import record_events as record_job
+from recgen.jobs import refresh_feeds as refresh_job
+from recgen.jobs import stale_user_ids
+from recgen.types import AssetKind
+from workers.app import app, context, settings
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Transient: the broker, cache or database blinked. Everything else is a bug or bad input
+# and retrying would only repeat it.
+TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OperationalError, StoreUnavailableError)
+DELIVERY_COUNT_TTL_S = 7 * 24 * 3600
+
+
+class PoisonTaskError(RecgenError):
+    """A task was delivered more than max_deliveries times: its worker kept dying."""
+
+
+_counter: redis.Redis[bytes] | None = None
+
+
+def _deliveries(task_id: str, retries: int) -> int:
+    global _counter
+    if _counter is None:
+        _counter = redis.Redis.from_url(settings().redis_url, socket_timeout=5)
+    key = f"{settings().cache_prefix}:deliveries:{task_id}:{retries}"
+    pipe = _counter.pipeline()
+    pipe.incr(key)
+    pipe.expire(key, DELIVERY_COUNT_TTL_S)
+    count, _ = pipe.execute()
+    return int(count)
+
+
+def delivery_guard(func: Callable[P, R]) -> Callable[P, R]:
+    """Count this delivery; refuse to run a task that already killed its worker N times."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        task = args[0]
+        assert isinstance(task, Task)
+        count = _deliveries(str(task.request.id), int(task.request.retries or 0))
+        limit = settings().max_deliveries
+        if count > limit:
+            log.error("task %s %s delivered %d times; giving up", task.name, task.request.id, count)
+            raise PoisonTaskError(f"{task.name} delivered {count} times (limit {limit})")
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+RETRY_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+}
+
+
+def _max_retries() -> int:
+    return settings().task_max_retries
+
+
+@app.task(name=TASK_GENERATE_ASSETS, max_retries=_max_retries(), **RETRY_OPTIONS)
+@delivery_guard
+def generate_assets(
+    self: Task, user_id: int, product_ids: list[int], kinds: list[AssetKind]
+) -> dict[str, Any]:
+    return generate_job(context(), user_id=user_id, product_ids=product_ids, kinds=kinds)
+
+
+@app.task(name=TASK_REFRESH_FEED, max_retries=_max_retries(), **RETRY_OPTIONS)
+@delivery_guard
+def refresh_feed(self: Task, user_id: int) -> dict[str, Any]:
+    return refresh_job(context(), user_ids=[user_id])
+
+
+@app.task(name=TASK_REFRESH_FEEDS, max_retries=_max_retries(), **RETRY_OPTIONS)
+@delivery_guard
+def refresh_feeds(self: Task, user_ids: list[int]) -> dict[str, Any]:
+    """One chunk of users: their requests share one batch window (persona de-duplication)."""
+    return refresh_job(context(), user_ids=user_ids)
+
+
+@app.task(name=TASK_REFRESH_STALE_FEEDS, max_retries=_max_retries(), **RETRY_OPTIONS)
+@delivery_guard
+def refresh_stale_feeds(self: Task) -> dict[str, Any]:
+    """Beat: fan stale users out in chunks; at most ``refresh_max_chunks`` chunks per tick.
+
+    A lock spanning one beat interval keeps two overlapping ticks (or two beats started by
+    mistake) from queueing the same users twice.
+    """
+    current = settings()
+    ctx = context()
+    if not ctx.cache.acquire("beat:refresh-stale-feeds", current.beat_refresh_interval_s):
+        return {"skipped": "another tick is fanning out"}
+    size = current.refresh_chunk_size
+    stale = stale_user_ids(ctx, limit=size * current.refresh_max_chunks)
+    chunks = [stale[i : i + size] for i in range(0, len(stale), size)]
+    for chunk in chunks:
+        refresh_feeds.apply_async(kwargs={"user_ids": chunk}, queue=current.celery_queue)
+    log.info("refresh_stale_feeds: %d stale users in %d chunks", len(stale), len(chunks))
+    return {"stale": len(stale), "chunks": len(chunks)}
+
+
+@app.task(name=TASK_RECORD_EVENTS, max_retries=_max_retries(), **RETRY_OPTIONS)
+@delivery_guard
+def record_events(self: Task, events: list[dict[str, Any]]) -> dict[str, Any]:
+    return record_job(context(), events=events)
