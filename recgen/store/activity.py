@@ -38,13 +38,14 @@ def users_page(session: Session, *, after_id: int = 0, limit: int = 50) -> list[
         .limit(limit)
     ).all()
     ids = [user.id for user, _ in rows]
-    events = dict(
-        session.execute(
+    events: dict[int, int] = {}
+    if ids:
+        counts = session.execute(
             select(InteractionRow.user_id, func.count())
             .where(InteractionRow.user_id.in_(ids))
             .group_by(InteractionRow.user_id)
-        ).tuples()
-    ) if ids else {}
+        ).all()
+        events = {int(user_id): int(n) for user_id, n in counts}
     return [
         {
             "user_id": user.id,
@@ -99,9 +100,7 @@ def interaction_mix(session: Session, *, user_id: int) -> dict[str, dict[str, di
     return mix
 
 
-def recent_interactions(
-    session: Session, *, user_id: int, limit: int = 10
-) -> list[dict[str, Any]]:
+def recent_interactions(session: Session, *, user_id: int, limit: int = 10) -> list[dict[str, Any]]:
     rows = session.execute(
         select(InteractionRow.occurred_at, InteractionRow.kind, ProductRow.id, ProductRow.title)
         .join(ProductRow, ProductRow.id == InteractionRow.product_id)
@@ -209,6 +208,6 @@ def _hour(session: Session, column: Any) -> ColumnElement[Any]:
     """The hour a timestamp falls in, as an ISO-like string on both dialects."""
     if session.get_bind().dialect.name == "postgresql":
         return func.to_char(
-            func.date_trunc("hour", func.timezone("UTC", column)), "YYYY-MM-DD\"T\"HH24:00"
+            func.date_trunc("hour", func.timezone("UTC", column)), 'YYYY-MM-DD"T"HH24:00'
         )
     return func.strftime("%Y-%m-%dT%H:00", column)

@@ -110,8 +110,8 @@ function columnChart(buckets, { width = 520, height = 110 } = {}) {
       svg.append(svgEl("rect", { x, y, width: w, height: h, class: part.cls }));
     }
   });
-  if (buckets.length) {
-    svg.append(svgEl("text", { x: 5, y: height + 14 }, buckets[0].label));
+  if (buckets.length) svg.append(svgEl("text", { x: 5, y: height + 14 }, buckets[0].label));
+  if (buckets.length > 1) {
     svg.append(svgEl("text", { x: width - 110, y: height + 14 }, buckets[buckets.length - 1].label));
   }
   return svg;
@@ -203,7 +203,12 @@ function feedCard(item, serves) {
     .flatMap((g) => g.reasons);
   return el("article", { class: "card", "data-product": item.product_id,
     "data-content": generatedImage || generatedText ? "generated" : "stock" },
-    imageUrl ? el("img", { src: imageUrl, alt: `product ${item.product_id}` }) : null,
+    el("figure", {},
+      imageUrl ? el("img", { src: imageUrl, alt: `product ${item.product_id}` }) : null,
+      // The stock photo beside a generated image: what the generated content replaces.
+      generatedImage && item.stock_image_url
+        ? el("img", { class: "inset", src: item.stock_image_url, alt: "stock photo", title: "stock photo" })
+        : null),
     el("div", {},
       el("span", { class: `badge ${generatedImage ? "generated" : "stock"}` }, `image: ${generatedImage ? "generated" : "stock"}`),
       el("span", { class: `badge ${generatedText ? "generated" : "stock"}` }, `text: ${generatedText ? "generated" : "stock"}`)),

@@ -1,0 +1,182 @@
+"""A small, real world for the dashboard tests, built through the project's own code paths.
+
+- catalog: real Myntra products with their stock photos;
+- users and events: the documented simulator (``recgen simulate users``'s code);
+- profiles, personas and indexes: ``recgen index rebuild`` itself, over item text vectors that
+  are random (recgen.vectors.testing) so that no sentence encoder has to load;
+- feeds: ``refresh_feeds`` with the wired job context (plan, stampede locks, gates, cache,
+  audit rows), i.e. what a worker does;
+- an experiment served through ``GET /v1/feed`` (the Lua serving path logs the exposures),
+  drained to SQL, with clicks drawn from the simulator's click model.
+
+Models: the shipped weights when they are in ``recgen/weights`` (``build_engine``); until then
+the image side is the real cGAN pipeline with tiny random weights (tests/integration/
+tiny_models.py) and the text side a template stand-in named as such in every provenance record.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from recgen import wiring
+from recgen.catalog import read_styles
+from recgen.cli.index import rebuild_cmd
+from recgen.config import Settings
+from recgen.engine import GenerationEngine, ModelHandle, build_engine
+from recgen.jobs import refresh_feeds, subject_for
+from recgen.simulator import Simulator, SimUser, user_rows
+from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.repository import add_interactions, upsert_products, upsert_users
+from recgen.types import GateResult, GeneratedText, PersonaControls, Product, TextRequest
+from recgen.vectors.items import ItemVectors
+from tests.integration.tiny_models import save_tiny_image_models
+
+PRODUCTS = 48
+USERS = 24
+PERSONAS = 3
+FEED_REQUESTS_PER_USER = 3
+STANDIN_TEXT_NAME = "template-text-standin"
+STANDIN_TEXT_VERSION = "standin-1"
+# The stand-in's gate rejects one request in this many (by seed), so the stock fallback of a
+# rejected asset is on the page as well.
+STANDIN_REJECT_EVERY = 5
+
+
+def _standin_text(requests: Sequence[TextRequest]) -> list[GeneratedText]:
+    """Descriptions from the same conditions the text model gets (product + controls)."""
+    out = []
+    for r in requests:
+        p, c = r.product, r.controls
+        occasion = (c.usage or p.usage or "every day").lower()
+        focus = f", with an eye on {c.aspect}" if c.aspect else ""
+        text = (
+            f"A {p.base_colour.lower()} {p.article_type.lower()} for {occasion} wear{focus}. "
+            f"{p.season or 'All-season'} ready and easy to pair"
+            + (f" with your {c.colour_group.lower()} favourites." if c.colour_group else ".")
+        )
+        rejected = r.seed % STANDIN_REJECT_EVERY == 0
+        gate = (
+            GateResult(False, ("standin_gate: rejected one in five by seed",))
+            if rejected
+            else (GateResult(True))
+        )
+        out.append(GeneratedText(text, gate, STANDIN_TEXT_NAME, STANDIN_TEXT_VERSION, r.seed))
+    return out
+
+
+def _shipped(settings: Settings) -> bool:
+    paths = (settings.text_model_path, settings.image_model_path, settings.image_classifier_path)
+    return all((path / "config.json").is_file() for path in paths)
+
+
+def world_engine(settings: Settings, products: Sequence[Product], tmp: Path) -> GenerationEngine:
+    if _shipped(settings):
+        return build_engine(settings)
+    from recgen.models.image.classifier import ImageClassifier
+    from recgen.models.image.generator import ImageGenerator
+    from recgen.models.image.pipeline import ProductImageGenerator
+
+    image_path, classifier_path = settings.image_model_path, settings.image_classifier_path
+    if not (image_path / "config.json").is_file():
+        image_path, classifier_path = save_tiny_image_models(products, tmp)
+    generator = ImageGenerator.from_pretrained(image_path)
+    images = ProductImageGenerator(generator, ImageClassifier.from_pretrained(classifier_path))
+    return GenerationEngine(
+        text=ModelHandle(STANDIN_TEXT_NAME, STANDIN_TEXT_VERSION, _standin_text),
+        image=ModelHandle(generator.name, generator.version, images.generate),
+        seed=settings.generation_seed,
+    )
+
+
+def load_catalog(settings: Settings, data_dir: Path) -> list[Product]:
+    catalog = read_styles(data_dir / "myntra" / "styles.csv", data_dir / "myntra" / "images")
+    # Every other photographed product: a mix of article types rather than one run of shirts.
+    products = [p for p in catalog.products if p.image_path][: PRODUCTS * 2 : 2]
+    with session_scope(session_factory(make_engine(settings.database_url))) as session:
+        upsert_products(session, products=products)
+    return products
+
+
+def simulate_users(settings: Settings, products: Sequence[Product]) -> list[SimUser]:
+    simulator = Simulator(products, seed=11)
+    users = simulator.users(USERS)
+    log = simulator.events(users, views_per_user=12)
+    with session_scope(session_factory(make_engine(settings.database_url))) as session:
+        upsert_users(session, users=user_rows(users))
+        add_interactions(session, events=list(log.as_dicts()))
+    return users
+
+
+def rebuild_profiles(settings: Settings, products: Sequence[Product]) -> None:
+    """``recgen index rebuild`` on stored random item vectors (it reuses vectors that cover
+    the catalog exactly, so the sentence encoder never loads)."""
+    rng = np.random.default_rng(0)
+    ItemVectors(
+        product_ids=np.array([p.product_id for p in products], dtype=np.int64),
+        text=rng.normal(size=(len(products), 16)).astype(np.float32),
+        text_version="test-random",
+    ).save(settings.index_dir / "items")
+    rebuild_cmd(personas=PERSONAS, recompute_items=False)
+
+
+def build_feeds(
+    settings: Settings, engine: GenerationEngine, monkeypatch: pytest.MonkeyPatch
+) -> dict[int, PersonaControls]:
+    """Refresh every user's feed with the worker's job context (real profiles service, cache,
+    store) and this engine; return the controls each user's content was generated with."""
+    monkeypatch.setattr(wiring, "build_engine", lambda _settings: engine)
+    ctx = wiring.build_context(settings)
+    summary = refresh_feeds(ctx, user_ids=list(range(1, USERS + 1)))
+    assert summary["users"] == USERS and summary["generated"] > 0, summary
+    with session_scope(ctx.sessions) as session:
+        return {
+            user_id: subject_for(
+                ctx.profiles.profile_for(session, user_id), ctx.profiles, shared=True
+            ).controls
+            for user_id in range(1, USERS + 1)
+        }
+
+
+def run_experiment(
+    api: TestClient,
+    users: Sequence[SimUser],
+    products: Sequence[Product],
+    controls: dict[int, PersonaControls],
+) -> int:
+    """Create and start an experiment, serve every user's feed a few times through the API,
+    drain the exposures, and store clicks drawn from the simulator's click model."""
+    created = api.post("/v1/experiments", json={"name": "generated-vs-stock", "salt": "dash"})
+    experiment_id = int(created.json()["id"])
+    assert api.post(f"/v1/experiments/{experiment_id}/start").status_code == 200
+    simulator = Simulator(products, seed=11)
+    rng = random.Random(5)
+    clicks = []
+    for user in users:
+        for _ in range(FEED_REQUESTS_PER_USER):
+            feed = api.get(f"/v1/feed/{user.user_id}", params={"limit": 8}).json()
+            for item in feed["items"]:
+                content = item["content"]
+                p = simulator.click_probability(
+                    user, [item["product_id"]], content, controls[user.user_id]
+                )[0]
+                if rng.random() < p:
+                    clicks.append(
+                        {
+                            "event_id": f"dash-{item['exposure_id']}",
+                            "user_id": user.user_id,
+                            "product_id": item["product_id"],
+                            "kind": "click",
+                            "exposure_id": item["exposure_id"],
+                        }
+                    )
+    state = api.app.state.recgen  # type: ignore[attr-defined]
+    state.drainer.drain_all()
+    with session_scope(state.sessions) as session:
+        add_interactions(session, events=clicks)
+    return experiment_id
