@@ -198,6 +198,11 @@ def use_config_file(path: Path | None) -> None:
     get_settings.cache_clear()
 
 
+def config_file_in_use() -> Path | None:
+    """The file chosen by use_config_file (None: config/$RECGEN_ENV.toml)."""
+    return _config_override
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings(_config_override)

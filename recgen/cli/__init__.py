@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from recgen.cli import catalog, db, demo, evaluate, index, simulate, train, worker
+from recgen.cli import ab, api, catalog, db, demo, evaluate, index, simulate, train, worker
 from recgen.config import use_config_file
 from recgen.errors import RecgenError
 
@@ -27,6 +27,9 @@ app.command("worker")(worker.worker)
 app.command("beat")(worker.beat)
 app.add_typer(train.app, name="train")
 app.add_typer(evaluate.app, name="eval")
+app.command("serve")(api.serve)
+app.add_typer(api.keys_app, name="api-key")
+app.add_typer(ab.app, name="ab")
 
 
 @app.callback()
