@@ -10,10 +10,12 @@ import torch
 import typer
 
 from recgen.catalog import read_styles
+from recgen.cli.text import eval_text
 from recgen.config import get_settings
 from recgen.datasplit import is_validation
 
 app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
+app.command("text")(eval_text)
 
 
 @app.command("image")

@@ -8,9 +8,11 @@ import torch
 import typer
 
 from recgen.catalog import read_styles
+from recgen.cli.text import train_text
 from recgen.config import get_settings
 
 app = typer.Typer(help="Train models.", no_args_is_help=True)
+app.command("text")(train_text)
 
 
 @app.command("image")
@@ -18,7 +20,7 @@ def image_cmd(
     stages: Annotated[str, typer.Option(help="Comma list of: classifier,gan,baseline,eval")] = (
         "classifier,gan,baseline,eval"),
     minutes: Annotated[float, typer.Option(help="Wall budget of cGAN and baseline, each.")] = 32.0,
-    classifier_epochs: Annotated[int, typer.Option(help="Epochs of the gate classifier.")] = 4,
+    classifier_epochs: Annotated[int, typer.Option(help="Epochs of the gate classifier.")] = 2,
     resume: Annotated[bool, typer.Option(help="Continue from var/ checkpoints if present.")] = True,
 ) -> None:
     """Train the image classifier (gate), the cGAN and the MLP-GAN baseline; write model cards."""

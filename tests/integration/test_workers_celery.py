@@ -24,6 +24,7 @@ from recgen.dispatch import CeleryDispatcher, make_celery_client
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repository import upsert_products
+from tests.integration.tiny_models import save_tiny_image_models
 from workers.process import celery_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -86,6 +87,10 @@ def world(
     products = read_styles(data_dir / "myntra" / "styles.csv").products[:PRODUCTS]
     with session_scope(session_factory(make_engine(migrated_pg_url))) as session:
         upsert_products(session, products=products)
+    # The shipped text model; tiny random image models (no image weights are shipped yet).
+    generator_path, classifier_path = save_tiny_image_models(products, tmp / "models")
+    env["RECGEN_IMAGE_MODEL_PATH"] = str(generator_path)
+    env["RECGEN_IMAGE_CLASSIFIER_PATH"] = str(classifier_path)
     _recgen(env, "simulate", "users", "--users", str(USERS), "--views-per-user", "8")
     _recgen(env, "index", "rebuild", "--personas", "3")
     for key, value in env.items():
@@ -188,6 +193,7 @@ def test_model_version_change_makes_old_keys_unreachable(world: World) -> None:
 def _new_weights(source: Path, target: Path) -> None:
     """A model upgrade: the same model with one weight nudged, saved as a new artefact."""
     import torch
+
     from recgen.models.text import TextModel
 
     model = TextModel.from_pretrained(source)

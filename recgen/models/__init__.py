@@ -1,0 +1,1 @@
+"""Generative models (text and image); they know nothing of storage or transport."""

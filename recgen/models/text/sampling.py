@@ -1,0 +1,136 @@
+"""Fast batched decoding over any HF causal LM: buckets, left padding, static KV cache, and
+top-k/top-p sampling by a Gumbel-max draw from per-request noise.
+
+Why not ``model.generate``: on 2 CPU cores its per-step overhead (logits processors, a full
+vocabulary sort for top-p, ``torch.multinomial``) costs more than the tiny model's forward.
+Here a step is one forward + ``topk`` over the vocabulary + a few [B, k] ops.
+
+Reproducibility: a request's Gumbel noise is drawn up front from a generator seeded with the
+request's seed ([max_new_tokens, top_k] per request), so its sample does not depend on which
+other requests share its batch or on the batch order.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedModel, StaticCache
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingSettings:
+    temperature: float = 0.9
+    top_k: int = 50
+    top_p: float = 0.95
+    max_new_tokens: int = 72
+    batch_size: int = 128
+    greedy: bool = False
+
+
+def request_noise(seeds: Sequence[int], steps: int, k: int) -> torch.Tensor:
+    """Gumbel noise [B, steps, k], row b drawn only from ``seeds[b]``."""
+    rows = []
+    for seed in seeds:
+        gen = torch.Generator().manual_seed(int(seed))
+        uniform = torch.rand(steps, k, generator=gen).clamp_(min=1e-10)
+        rows.append(-torch.log(-torch.log(uniform)))
+    return torch.stack(rows)
+
+
+def choose_next(logits: torch.Tensor, noise: torch.Tensor | None,
+                settings: SamplingSettings) -> torch.Tensor:
+    """Next token per row [B] from last-position logits [B, V].
+
+    Greedy: argmax. Sampled: temperature, keep the top-k (sorted), drop the tail past top-p
+    mass, then argmax(log p + Gumbel) over the k survivors, which draws exactly from the
+    renormalised top-k/top-p distribution without a full sort or multinomial.
+    """
+    if noise is None:
+        return logits.argmax(dim=-1)
+    top_logits, top_ids = torch.topk(logits / settings.temperature, settings.top_k, dim=-1)
+    log_probs = torch.log_softmax(top_logits, dim=-1)  # [B, k], sorted descending
+    mass_before = torch.cumsum(log_probs.exp(), dim=-1) - log_probs.exp()
+    log_probs = log_probs.masked_fill(mass_before > settings.top_p, float("-inf"))
+    pick = (log_probs + noise).argmax(dim=-1, keepdim=True)  # [B, 1]
+    return top_ids.gather(-1, pick).squeeze(-1)
+
+
+def _forward_kwargs(model: PreTrainedModel, cache: StaticCache) -> dict[str, object]:
+    """The cache argument under this transformers version's name (``cache`` replaced
+    ``past_key_values``), and ``logits_to_keep=1`` so the LM head only runs on the last
+    position (prefill would otherwise project every prompt position onto the vocabulary)."""
+    params = inspect.signature(model.forward).parameters
+    kwargs: dict[str, object] = {"cache" if "cache" in params else "past_key_values": cache,
+                                 "use_cache": True}
+    if "logits_to_keep" in params:
+        kwargs["logits_to_keep"] = 1
+    return kwargs
+
+
+def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """input_ids and attention_mask, both [B, L], padded on the left."""
+    length = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), length), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, length - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+        mask[row, length - len(prompt):] = 1
+    return ids, mask
+
+
+@torch.inference_mode()
+def decode_batch(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seeds: Sequence[int],
+                 *, eos_id: int, pad_id: int, settings: SamplingSettings,
+                 banned: Sequence[int] = ()) -> list[list[int]]:
+    """Generated ids (without prompt, cut at EOS) for one batch of prompts; ``banned`` ids
+    (control codes, pad) are never emitted."""
+    ids, prompt_mask = _left_pad(prompts, pad_id)
+    batch, length = ids.shape
+    steps = settings.max_new_tokens
+    # One preallocated mask over prompt + every future position; a step only flips a column.
+    mask = torch.cat([prompt_mask, torch.ones(batch, steps, dtype=torch.long)], dim=1)
+    cache = StaticCache(config=model.config, max_cache_len=length + steps)
+    positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)  # [B, L]; pads share position 0
+    noise = None if settings.greedy else request_noise(seeds, steps, settings.top_k)
+    out = torch.full((batch, steps), pad_id, dtype=torch.long)
+    done = torch.zeros(batch, dtype=torch.bool)
+    extra = _forward_kwargs(model, cache)
+    logits = model(input_ids=ids, attention_mask=mask[:, :length], position_ids=positions,
+                   cache_position=torch.arange(length), **extra).logits[:, -1]  # [B, V]
+    next_pos = positions[:, -1:] + 1  # [B, 1]
+    banned_ids = torch.tensor(sorted(set(banned) - {eos_id}), dtype=torch.long)
+    for step in range(steps):
+        logits.index_fill_(1, banned_ids, float("-inf"))
+        token = choose_next(logits, None if noise is None else noise[:, step], settings)
+        token = token.masked_fill(done, pad_id)
+        out[:, step] = token
+        done |= token == eos_id
+        if bool(done.all()) or step == steps - 1:
+            break
+        logits = model(input_ids=token[:, None], attention_mask=mask[:, : length + step + 1],
+                       position_ids=next_pos + step,
+                       cache_position=torch.tensor([length + step]), **extra).logits[:, -1]
+    return [_until_eos(row, eos_id, pad_id) for row in out.tolist()]
+
+
+def _until_eos(row: list[int], eos_id: int, pad_id: int) -> list[int]:
+    cut = row.index(eos_id) if eos_id in row else len(row)
+    return [t for t in row[:cut] if t != pad_id]
+
+
+def generate_ids(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seeds: Sequence[int],
+                 *, eos_id: int, pad_id: int, settings: SamplingSettings,
+                 banned: Sequence[int] = ()) -> list[list[int]]:
+    """Decode every prompt, bucketed by length so a batch wastes little on padding."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    results: list[list[int]] = [[] for _ in prompts]
+    for start in range(0, len(order), settings.batch_size):
+        chunk = order[start : start + settings.batch_size]
+        outputs = decode_batch(model, [prompts[i] for i in chunk], [seeds[i] for i in chunk],
+                               eos_id=eos_id, pad_id=pad_id, settings=settings, banned=banned)
+        for index, ids in zip(chunk, outputs, strict=True):
+            results[index] = ids
+    return results
