@@ -2,16 +2,16 @@
 
 - catalog: real Myntra products with their stock photos;
 - users and events: the documented simulator (``recgen simulate users``'s code);
-- profiles, personas and indexes: ``recgen index rebuild`` itself, over item text vectors that
-  are random (recgen.vectors.testing) so that no sentence encoder has to load;
+- profiles, personas and indexes: ``recgen index rebuild`` itself, over seeded random item
+  text vectors so that no sentence encoder has to load;
 - feeds: ``refresh_feeds`` with the wired job context (plan, stampede locks, gates, cache,
   audit rows), i.e. what a worker does;
 - an experiment served through ``GET /v1/feed`` (the Lua serving path logs the exposures),
   drained to SQL, with clicks drawn from the simulator's click model.
 
-Models: the shipped weights when they are in ``recgen/weights`` (``build_engine``); until then
-the image side is the real cGAN pipeline with tiny random weights (tests/integration/
-tiny_models.py) and the text side a template stand-in named as such in every provenance record.
+Models: the shipped ones from ``recgen/weights`` through ``build_engine``; while no image
+weights are shipped, the image side is the real cGAN pipeline with tiny random artefacts
+(tests/integration/tiny_models.py), so its pictures are noise until the image model lands.
 """
 
 from __future__ import annotations
@@ -21,77 +21,40 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 
 from recgen import wiring
 from recgen.catalog import read_styles
 from recgen.cli.index import rebuild_cmd
 from recgen.config import Settings
-from recgen.engine import GenerationEngine, ModelHandle, build_engine
 from recgen.jobs import refresh_feeds, subject_for
 from recgen.simulator import Simulator, SimUser, user_rows
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repository import add_interactions, upsert_products, upsert_users
-from recgen.types import GateResult, GeneratedText, PersonaControls, Product, TextRequest
+from recgen.types import PersonaControls, Product
 from recgen.vectors.items import ItemVectors
 from tests.integration.tiny_models import save_tiny_image_models
 
-PRODUCTS = 48
-USERS = 24
-PERSONAS = 3
-FEED_REQUESTS_PER_USER = 3
-STANDIN_TEXT_NAME = "template-text-standin"
-STANDIN_TEXT_VERSION = "standin-1"
-# The stand-in's gate rejects one request in this many (by seed), so the stock fallback of a
-# rejected asset is on the page as well.
-STANDIN_REJECT_EVERY = 5
+# Sized so that the shipped text model writes a few dozen descriptions (persona sharing: one
+# per product and persona), which keeps the whole world under a minute on two busy cores.
+PRODUCTS = 40
+USERS = 16
+PERSONAS = 2
+FEED_REQUESTS_PER_USER = 4
 
 
-def _standin_text(requests: Sequence[TextRequest]) -> list[GeneratedText]:
-    """Descriptions from the same conditions the text model gets (product + controls)."""
-    out = []
-    for r in requests:
-        p, c = r.product, r.controls
-        occasion = (c.usage or p.usage or "every day").lower()
-        focus = f", with an eye on {c.aspect}" if c.aspect else ""
-        text = (
-            f"A {p.base_colour.lower()} {p.article_type.lower()} for {occasion} wear{focus}. "
-            f"{p.season or 'All-season'} ready and easy to pair"
-            + (f" with your {c.colour_group.lower()} favourites." if c.colour_group else ".")
-        )
-        rejected = r.seed % STANDIN_REJECT_EVERY == 0
-        gate = (
-            GateResult(False, ("standin_gate: rejected one in five by seed",))
-            if rejected
-            else (GateResult(True))
-        )
-        out.append(GeneratedText(text, gate, STANDIN_TEXT_NAME, STANDIN_TEXT_VERSION, r.seed))
-    return out
-
-
-def _shipped(settings: Settings) -> bool:
-    paths = (settings.text_model_path, settings.image_model_path, settings.image_classifier_path)
-    return all((path / "config.json").is_file() for path in paths)
-
-
-def world_engine(settings: Settings, products: Sequence[Product], tmp: Path) -> GenerationEngine:
-    if _shipped(settings):
-        return build_engine(settings)
-    from recgen.models.image.classifier import ImageClassifier
-    from recgen.models.image.generator import ImageGenerator
-    from recgen.models.image.pipeline import ProductImageGenerator
-
-    image_path, classifier_path = settings.image_model_path, settings.image_classifier_path
-    if not (image_path / "config.json").is_file():
-        image_path, classifier_path = save_tiny_image_models(products, tmp)
-    generator = ImageGenerator.from_pretrained(image_path)
-    images = ProductImageGenerator(generator, ImageClassifier.from_pretrained(classifier_path))
-    return GenerationEngine(
-        text=ModelHandle(STANDIN_TEXT_NAME, STANDIN_TEXT_VERSION, _standin_text),
-        image=ModelHandle(generator.name, generator.version, images.generate),
-        seed=settings.generation_seed,
-    )
+def image_model_overrides(
+    settings: Settings, products: Sequence[Product], tmp: Path
+) -> dict[str, str]:
+    """Settings (as environment variables) that point the image side at tiny random artefacts
+    while no image weights are shipped; empty once they are."""
+    if (settings.image_model_path / "config.json").is_file():
+        return {}
+    generator, classifier = save_tiny_image_models(products, tmp)
+    return {
+        "RECGEN_IMAGE_MODEL_PATH": str(generator),
+        "RECGEN_IMAGE_CLASSIFIER_PATH": str(classifier),
+    }
 
 
 def load_catalog(settings: Settings, data_dir: Path) -> list[Product]:
@@ -125,12 +88,9 @@ def rebuild_profiles(settings: Settings, products: Sequence[Product]) -> None:
     rebuild_cmd(personas=PERSONAS, recompute_items=False)
 
 
-def build_feeds(
-    settings: Settings, engine: GenerationEngine, monkeypatch: pytest.MonkeyPatch
-) -> dict[int, PersonaControls]:
-    """Refresh every user's feed with the worker's job context (real profiles service, cache,
-    store) and this engine; return the controls each user's content was generated with."""
-    monkeypatch.setattr(wiring, "build_engine", lambda _settings: engine)
+def build_feeds(settings: Settings) -> dict[int, PersonaControls]:
+    """Refresh every user's feed with the worker's job context (models, profiles service,
+    cache, store) and return the controls each user's content was generated with."""
     ctx = wiring.build_context(settings)
     summary = refresh_feeds(ctx, user_ids=list(range(1, USERS + 1)))
     assert summary["users"] == USERS and summary["generated"] > 0, summary
