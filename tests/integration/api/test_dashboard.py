@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from recgen.api.app import Overrides, create_app
 from recgen.cache import Feed, RedisAssetCache
-from recgen.config import PROJECT_ROOT, Settings, get_settings
+from recgen.config import CONFIG_FILE_ENV, PROJECT_ROOT, Settings, get_settings
 from recgen.store.api_keys import create_api_key
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
@@ -93,8 +93,10 @@ def dash(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
     with fresh_database() as pg_url, pytest.MonkeyPatch.context() as mp:
         upgrade(pg_url)
         # rebuild_cmd and build_context read settings from the environment, as a worker does.
+        mp.delenv(CONFIG_FILE_ENV, raising=False)
         for key, value in {
             "RECGEN_ENV": "test",
+            "RECGEN_CACHE_BACKEND": "redis",
             "RECGEN_DATABASE_URL": pg_url,
             "RECGEN_INDEX_DIR": str(tmp / "indexes"),
             "RECGEN_REDIS_URL": REDIS_TEST_URL,
