@@ -1,8 +1,10 @@
 """Read-only queries behind the dashboard: users, their history, the asset audit, exposures.
 
-Like the repository, every function takes the caller's session and never commits. Each query is
-bounded (a page of users, one user's history, one set of keys, a time window) so that an
-operator opening the dashboard never scans a production-sized table.
+Like the repository, every function takes the caller's session and never commits. What each
+returns is bounded (a page of users, one user's history, one set of keys, aggregates over a time
+window or a few experiments). The aggregates filter ``generated_assets.created_at`` and
+``exposures.experiment_id``; the first has no index, so on a large audit table they cost a scan
+per dashboard load (see docs/dashboard.md).
 """
 
 from __future__ import annotations
