@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     exposure_stream: str = "exposures"  # a Redis stream under cache_prefix
     exposure_drain_batch: int = Field(default=500, gt=0)
     exposure_drain_interval_seconds: float = Field(default=1.0, gt=0.0)
+    # False when `recgen ab drain --follow` runs beside the API: the drain's SQL work holds
+    # the GIL in the serving process and shows up in the feed's tail latency.
+    exposure_drain_in_api: bool = True
 
     @field_validator("database_url")
     @classmethod

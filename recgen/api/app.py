@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from recgen.api.deps import document_security
 from recgen.api.errors import install_error_handlers
 from recgen.api.feed_reader import FeedReader
 from recgen.api.limits import BodySizeLimit
@@ -128,9 +130,14 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         loops = [
             asyncio.create_task(
                 _every(settings.experiment_refresh_seconds, refresh_experiment, "experiments")
-            ),
-            asyncio.create_task(_every(settings.exposure_drain_interval_seconds, drain, "drain")),
+            )
         ]
+        if settings.exposure_drain_in_api:
+            loops.append(
+                asyncio.create_task(
+                    _every(settings.exposure_drain_interval_seconds, drain, "drain")
+                )
+            )
         try:
             yield
         finally:
@@ -140,8 +147,9 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             # Whatever this process logged last is written before it exits.
-            with contextlib.suppress(Exception):
-                await run_in_threadpool(state.drainer.drain_all)
+            if settings.exposure_drain_in_api:
+                with contextlib.suppress(Exception):
+                    await run_in_threadpool(state.drainer.drain_all)
             await state.redis_async.aclose()  # type: ignore[attr-defined]
             state.redis_sync.close()
 
@@ -153,10 +161,21 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     )
     app.state.recgen = state
     install_error_handlers(app)
-    for module in (feed, generation, assets, events, experiments, dashboard, health):
-        app.include_router(module.router)
+    routers = [
+        m.router for m in (feed, generation, assets, events, experiments, dashboard, health)
+    ]
+    for router in routers:
+        app.include_router(router)
     app.include_router(dashboard.page)
     app.mount("/dashboard/static", StaticFiles(directory=dashboard.STATIC_DIR), name="dashboard")
+    default_openapi = app.openapi
+
+    def openapi_with_security() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_security(routers, default_openapi())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi_with_security  # type: ignore[method-assign]
     # Outermost first: the size limit refuses before anything reads the body.
     app.add_middleware(LatencyMiddleware, metrics=state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)

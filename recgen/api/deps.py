@@ -7,11 +7,11 @@ Scopes: ``backend`` (generate, tasks, events), ``recommender`` (feed, events), `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from recgen.api.errors import ApiError
@@ -22,11 +22,9 @@ from recgen.store.db import session_scope
 # route's own path is its full template, which the latency metric uses as its label.
 V1 = "/v1"
 
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
-_bearer = HTTPBearer(auto_error=False)
 
-
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain def dependency in the thread pool, a hop per request.
     state: AppState = request.app.state.recgen
     return state
 
@@ -45,16 +43,25 @@ def get_session(state: StateDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def _key_from(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return credentials.strip() or None if scheme.lower() == "bearer" else None
+
+
 def require(*scopes: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
-    """A dependency admitting keys that hold any of ``scopes`` (or ``admin``)."""
+    """A dependency admitting keys that hold any of ``scopes`` (or ``admin``).
+
+    It reads the headers itself instead of depending on FastAPI's APIKeyHeader/HTTPBearer:
+    each sub-dependency costs tens of microseconds on the feed's hot path. The OpenAPI
+    security schemes are declared by ``document_security`` instead.
+    """
     allowed = frozenset(scopes) | {"admin"}
 
-    async def dependency(
-        state: StateDep,
-        api_key: Annotated[str | None, Depends(_api_key_header)],
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
-        key = api_key or (bearer.credentials if bearer else None)
+    async def dependency(request: Request) -> Principal:
+        key = _key_from(request)
         if not key:
             raise ApiError(
                 401,
@@ -63,6 +70,7 @@ def require(*scopes: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
                 [{"loc": "header.X-API-Key", "message": "required"}],
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        state: AppState = request.app.state.recgen
         principal = await state.keys.principal(key)
         if principal is None:
             raise ApiError(
@@ -81,7 +89,31 @@ def require(*scopes: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
             )
         return principal
 
+    dependency.scopes = sorted(allowed)  # type: ignore[attr-defined]
     return dependency
+
+
+SECURITY_SCHEMES = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "Bearer": {"type": "http", "scheme": "bearer"},
+}
+
+
+def document_security(routers: Iterable[APIRouter], schema: dict[str, Any]) -> None:
+    """Mark every operation guarded by ``require`` as needing a key in the OpenAPI schema."""
+    schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    for router in routers:
+        for route in router.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            needed = [getattr(d.call, "scopes", None) for d in route.dependant.dependencies]
+            scopes = next((s for s in needed if s), None)
+            operations = schema["paths"].get(route.path, {})
+            for method in (route.methods or set()) if scopes else set():
+                operation = operations.get(method.lower())
+                if operation is not None:
+                    operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
+                    operation["x-scopes"] = scopes
 
 
 BackendKey = Annotated[Principal, Depends(require("backend"))]

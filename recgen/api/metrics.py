@@ -79,6 +79,24 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        # Children bound once: labels() takes a lock and a dict lookup on every call.
+        self.lookup_child = {
+            (kind, result): self.asset_lookups.labels(kind, result)
+            for kind in ("text", "image")
+            for result in ("hit", "miss")
+        }
+        self.items_child = {c: self.feed_items.labels(c) for c in ("generated", "stock")}
+        self.rejection_child = {k: self.gate_rejections.labels(k) for k in ("text", "image")}
+        self._latency_children: dict[tuple[str, str, int], Histogram] = {}
+
+    def latency(self, method: str, route: str, status: int) -> Histogram:
+        key = (method, route, status)
+        child = self._latency_children.get(key)
+        if child is None:
+            child = self.request_latency.labels(method, route, str(status))
+            self._latency_children[key] = child
+        return child
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -130,6 +148,6 @@ class LatencyMiddleware:
             route: Any = scope.get("route")
             # Templates, never raw paths: a label per user id would explode the series count.
             path = getattr(route, "path", "unmatched")
-            self.metrics.request_latency.labels(scope["method"], path, str(status[0])).observe(
+            self.metrics.latency(scope["method"], path, status[0]).observe(
                 time.perf_counter() - started
             )

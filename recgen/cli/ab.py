@@ -92,8 +92,12 @@ def simulate_cmd(
 
 
 @app.command("drain")
-def drain_cmd() -> None:
-    """Move every pending exposure from the Redis stream to SQL (the API does this itself)."""
+def drain_cmd(
+    follow: Annotated[
+        bool, typer.Option(help="Keep draining (a sidecar of the API; see docs/api.md).")
+    ] = False,
+) -> None:
+    """Move pending exposures from the Redis stream to SQL (once, or forever with --follow)."""
     import redis
 
     settings = get_settings()
@@ -105,4 +109,9 @@ def drain_cmd() -> None:
         batch=settings.exposure_drain_batch,
     )
     written = drainer.drain_all()
+    while follow:
+        entries, rows = drainer.drain_once()
+        written += rows
+        if entries < settings.exposure_drain_batch:
+            time.sleep(settings.exposure_drain_interval_seconds)
     typer.echo(f"ab drain: {written} exposure rows written")

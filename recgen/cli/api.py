@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -64,15 +64,27 @@ def serve(
         os.environ[CONFIG_ENV] = str(config.resolve())
     uvicorn.run(
         "recgen.cli.api:app_factory",
-        factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        workers=workers or settings.api_workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=access_log,
-        log_level="info",
+        **uvicorn_options(
+            host=host or settings.api_host,
+            port=port or settings.api_port,
+            workers=workers or settings.api_workers,
+            access_log=access_log,
+        ),
     )
+
+
+def uvicorn_options(*, host: str, port: int, workers: int, access_log: bool) -> dict[str, Any]:
+    """The server settings of ``recgen serve`` (the benchmark serves its baseline with these)."""
+    return {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": access_log,
+        "log_level": "info",
+    }
 
 
 @keys_app.command("create")

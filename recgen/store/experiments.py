@@ -104,14 +104,56 @@ def experiment_config(session: Session, *, experiment: ExperimentRow) -> Experim
     )
 
 
+_EXPOSURE_COLUMNS = (
+    "id",
+    "experiment_id",
+    "user_id",
+    "product_id",
+    "arm",
+    "content",
+    "asset_key",
+    "served_at",
+)
+
+
 def add_exposures(session: Session, *, exposures: Sequence[dict[str, Any]]) -> int:
-    """Store exposures; an id already stored is skipped (the drain is at-least-once)."""
+    """Store exposures; an id already stored is skipped (the drain is at-least-once).
+
+    Returns the number of new rows. On PostgreSQL the rows are COPYed into a temporary table
+    and inserted from there with ON CONFLICT DO NOTHING: the drain moves ten rows per feed
+    response, and COPY costs a few microseconds of Python per row where a batched INSERT
+    through SQLAlchemy cost ~100.
+    """
     if not exposures:
         return 0
-    stmt = _insert(session, ExposureRow).values(list(exposures))
+    if session.get_bind().dialect.name == "postgresql":
+        return _copy_exposures(session, exposures)
+    stmt = _insert(session, ExposureRow)
     stmt = stmt.on_conflict_do_nothing(index_elements=[ExposureRow.id])  # type: ignore[attr-defined]
-    # RETURNING counts the rows really inserted (rowcount is -1 for this form on psycopg).
-    return len(session.execute(stmt.returning(ExposureRow.id)).all())
+    # executemany form ("insertmanyvalues"); RETURNING counts the rows really inserted.
+    return len(session.execute(stmt.returning(ExposureRow.id), list(exposures)).all())
+
+
+def _copy_exposures(session: Session, exposures: Sequence[dict[str, Any]]) -> int:
+    columns = ", ".join(_EXPOSURE_COLUMNS)
+    # The session's own connection and transaction: the rows commit with the caller.
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS exposures_incoming "
+            "(LIKE exposures INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY exposures_incoming ({columns}) FROM STDIN") as copy:
+            for row in exposures:
+                copy.write_row(tuple(row.get(c) for c in _EXPOSURE_COLUMNS))
+        cursor.execute(
+            f"INSERT INTO exposures ({columns}) SELECT {columns} FROM exposures_incoming "
+            "ON CONFLICT (id) DO NOTHING"
+        )
+        inserted = int(cursor.rowcount)
+        cursor.execute("DELETE FROM exposures_incoming")
+    return inserted
 
 
 def ensure_users(session: Session, *, user_ids: Sequence[int]) -> None:

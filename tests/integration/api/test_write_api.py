@@ -227,7 +227,11 @@ def test_health_metrics_and_openapi(api: TestClient) -> None:
         'recgen_http_request_duration_seconds_count{method="GET",route="/v1/feed/{user_id}"'
         in metrics
     )
-    paths = api.get("/openapi.json").json()["paths"]
+    schema = api.get("/openapi.json").json()
+    paths = schema["paths"]
+    assert set(schema["components"]["securitySchemes"]) == {"ApiKey", "Bearer"}
+    assert paths["/v1/feed/{user_id}"]["get"]["security"] == [{"ApiKey": []}, {"Bearer": []}]
+    assert "security" not in paths["/health/ready"]["get"]
     assert {
         "/v1/feed/{user_id}",
         "/v1/generate",
