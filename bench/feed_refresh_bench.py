@@ -70,6 +70,11 @@ def parse_args() -> argparse.Namespace:
         default=PROJECT_ROOT / "var/bench/indexes",
         help="kept between runs: item vectors are reused when they match",
     )
+    parser.add_argument("--text-model", type=Path, help="default: settings.text_model_path")
+    parser.add_argument("--image-model", type=Path, help="default: settings.image_model_path")
+    parser.add_argument(
+        "--image-classifier", type=Path, help="default: settings.image_classifier_path"
+    )
     parser.add_argument("--out", type=Path, required=True)
     return parser.parse_args()
 
@@ -170,6 +175,13 @@ def main() -> None:
             "RECGEN_FEED_SIZE": str(args.feed_size),
             "RECGEN_PERSONA_SHARING": "false" if args.no_persona_sharing else "true",
         }
+        for flag, name in (
+            ("text_model", "TEXT_MODEL_PATH"),
+            ("image_model", "IMAGE_MODEL_PATH"),
+            ("image_classifier", "IMAGE_CLASSIFIER_PATH"),
+        ):
+            if getattr(args, flag) is not None:
+                env[f"RECGEN_{name}"] = str(getattr(args, flag).resolve())
         products = setup_world(args, env, db_url)
         os.environ.update(env)
         settings = load_settings()
@@ -236,6 +248,8 @@ def main() -> None:
             "persona_sharing": not args.no_persona_sharing,
             "broker": settings.broker_url,
             "generation_batch_size": settings.generation_batch_size,
+            "text_model": str(settings.text_model_path),
+            "image_model": str(settings.image_model_path),
             "views_per_user": args.views_per_user,
         },
         "machine": {

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     celery_queue: str = Field(default="recgen", min_length=1)
     worker_concurrency: int = Field(default=1, ge=1, le=64)
     worker_max_memory_kb: int = Field(default=2_000_000, gt=0)  # recycle a bloated child
+    # A child loads its models before it reports up; Celery's default (4 s) kills it mid-load
+    # on a busy machine and the replacement loops forever.
+    worker_start_timeout_s: float = Field(default=300.0, gt=0)
     task_time_limit_s: int = Field(default=900, gt=0)  # hard kill of one task
     visibility_timeout_s: int = Field(default=3600, gt=0)  # must exceed task_time_limit_s
     task_max_retries: int = Field(default=3, ge=0)

@@ -95,6 +95,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_track_started": True,
         "broker_connection_retry_on_startup": True,
         "worker_max_memory_per_child": settings.worker_max_memory_kb,
+        "worker_proc_alive_timeout": settings.worker_start_timeout_s,
         "worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": False,
         "beat_schedule": {

@@ -3,10 +3,11 @@ in-process executor) builds once, after the fork, before its first task."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from recgen.cache import AssetCache, build_cache
@@ -32,10 +33,13 @@ class ServiceProfiles:
     def profile_for(self, session: Session, user_id: int) -> UserProfile:
         return self._service.profile_for(session, user_id)
 
-    def candidates_for(self, profile: ProfileLike, k: int) -> list[int]:
-        if not isinstance(profile, UserProfile):
-            raise TypeError(f"expected a UserProfile, got {type(profile).__name__}")
-        return self._service.candidates_for(profile, k)
+    def candidates_many(self, profiles: Sequence[ProfileLike], k: int) -> list[list[int]]:
+        """ProfileService.candidates_for for many profiles in one FAISS search."""
+        index = self._service.item_index
+        if index is None:
+            raise RuntimeError("the profiles service has no item index")
+        _, ids = index.search(np.stack([np.asarray(p.vector, np.float32) for p in profiles]), k)
+        return [[int(i) for i in row if i >= 0] for row in ids]
 
     def persona(self, persona_id: int) -> Persona | None:
         return self._personas.get(persona_id)

@@ -17,10 +17,10 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from recgen.cache import RedisAssetCache
+from recgen.cache import MemoryAssetCache, RedisAssetCache
 from recgen.catalog import read_styles
 from recgen.config import PROJECT_ROOT, load_settings
-from recgen.dispatch import CeleryDispatcher, make_celery_client
+from recgen.dispatch import CeleryDispatcher, build_dispatcher, make_celery_client
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repository import upsert_products
@@ -133,6 +133,37 @@ def test_feed_refresh_writes_assets_feed_and_audit_and_runs_once(world: World) -
         assert first[1]["generated"] == again[1]["generated"] == 0
         rows = world.audit()
         assert len(rows) == len({r.cache_key for r in rows})
+
+        # Events (user 3: user 1's candidates must stay put for the tests below) are stored
+        # once even when the batch is sent twice.
+        events = [
+            {"event_id": f"it-{i}", "user_id": 3, "product_id": pid, "kind": "click"}
+            for i, pid in enumerate(world.product_ids[:3])
+        ]
+        stored = [world.wait(world.dispatcher.submit_events(events)) for _ in range(2)]
+        assert stored == [
+            ("SUCCESS", {"received": 3, "stored": 3}),
+            ("SUCCESS", {"received": 3, "stored": 0}),
+        ]
+
+
+def test_in_process_executor_runs_the_same_jobs(world: World) -> None:
+    settings = load_settings().model_copy(
+        update={"executor": "inprocess", "cache_backend": "memory", "persona_sharing": False}
+    )
+    cache = MemoryAssetCache(600, 0.1)
+    dispatcher = build_dispatcher(settings, cache=cache)
+    task_id = dispatcher.submit_refresh(2)
+    deadline = time.monotonic() + TASK_TIMEOUT_S
+    while dispatcher.task_status(task_id)[0] not in ("SUCCESS", "FAILURE"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    state, summary = dispatcher.task_status(task_id)
+    assert state == "SUCCESS", summary
+    feed = cache.get_feed(2)
+    assert feed is not None and len(feed.items) == 10
+    assert all(item.persona_id is None for item in feed.items)
+    assert any(item.text_key and item.text_key.endswith(":u2") for item in feed.items)
 
 
 def test_poison_task_is_dropped_after_bounded_deliveries(world: World) -> None:

@@ -114,9 +114,8 @@ class FakeProfiles:
         pid = user_id % self.personas
         return FakeProfile(user_id, [0.5, 0.5], PersonaControls(usage="Casual"), (0.1,), pid)
 
-    def candidates_for(self, profile: FakeProfile, k: int) -> list[int]:
-        assert profile.persona_id is not None
-        return self.candidates[profile.persona_id][:k]
+    def candidates_many(self, profiles: Sequence[FakeProfile], k: int) -> list[list[int]]:
+        return [self.candidates[p.persona_id or 0][:k] for p in profiles]
 
     def persona(self, persona_id: int) -> FakePersona | None:
         return FakePersona(persona_id, PersonaControls(usage="Formal"), (float(persona_id),))
