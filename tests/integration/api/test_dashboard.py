@@ -283,8 +283,10 @@ def _chromium(profile_dir: Path) -> Iterator[Any]:
 
 def _full_page_png(driver: Any) -> bytes:
     """The whole page, not only the window (DevTools captures beyond the viewport)."""
+    # innerWidth includes the scrollbar: capturing beyond the viewport lays the page out
+    # without one, so the page is that wide in the capture.
     width, height = driver.execute_script(
-        "const e = document.documentElement; return [e.scrollWidth, e.scrollHeight];"
+        "return [window.innerWidth, document.documentElement.scrollHeight];"
     )
     clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
     shot = driver.execute_cdp_cmd(
