@@ -21,13 +21,17 @@ def image_cmd(
         "classifier,gan,baseline,eval"),
     minutes: Annotated[float, typer.Option(help="Wall budget of cGAN and baseline, each.")] = 32.0,
     classifier_epochs: Annotated[int, typer.Option(help="Epochs of the gate classifier.")] = 2,
+    classifier_resume: Annotated[bool, typer.Option(
+        help="Continue training the saved classifier instead of starting afresh.")] = False,
+    threads: Annotated[int, typer.Option(help="torch intra-op threads for training.")] = 1,
     resume: Annotated[bool, typer.Option(help="Continue from var/ checkpoints if present.")] = True,
 ) -> None:
     """Train the image classifier (gate), the cGAN and the MLP-GAN baseline; write model cards."""
     from recgen.models.image import recipe
 
     settings = get_settings()
-    torch.set_num_threads(settings.torch_threads)
+    # One intra-op thread: on a shared small machine extra threads mostly spin and steal.
+    torch.set_num_threads(threads)
     myntra = settings.data_dir / "myntra"
     catalog = read_styles(myntra / "styles.csv", myntra / "images")
     work_dir = settings.var_dir / "image_train"
@@ -36,7 +40,8 @@ def image_cmd(
                f"{len(split.vocab.article_classes)} article classes")
     todo = {s.strip() for s in stages.split(",")}
     if "classifier" in todo:
-        recipe.run_classifier(split, settings.image_classifier_path, epochs=classifier_epochs)
+        recipe.run_classifier(split, settings.image_classifier_path, epochs=classifier_epochs,
+                              resume=classifier_resume)
     if "gan" in todo:
         recipe.run_gan(split, settings.image_model_path, work_dir, minutes * 60, resume)
     if "baseline" in todo:

@@ -132,10 +132,15 @@ def _augment(x: torch.Tensor) -> torch.Tensor:
 def train_classifier(
     photos: torch.Tensor, article: torch.Tensor, colour: torch.Tensor, vocab: ConditionVocab,
     *, epochs: int = 8, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
+    init: ImageClassifier | None = None,
 ) -> tuple[ImageClassifier, dict[str, float]]:
-    """photos [N, 3, 64, 64] uint8, article/colour [N] -> trained classifier and final losses."""
+    """photos [N, 3, 64, 64] uint8, article/colour [N] -> trained classifier and final losses.
+
+    ``init`` continues from an existing classifier (a new one-cycle schedule over ``epochs``).
+    """
     torch.manual_seed(seed)
-    net = ClassifierNet(ClassifierConfig(len(vocab.article_classes), len(vocab.colour_classes)))
+    net = init.network if init is not None else ClassifierNet(
+        ClassifierConfig(len(vocab.article_classes), len(vocab.colour_classes)))
     net = channels_last(net).train()
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     steps = epochs * (photos.shape[0] // batch_size)

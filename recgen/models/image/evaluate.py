@@ -40,20 +40,12 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def stratified_halves(products: Sequence[Product], pipe: ProductImageGenerator) -> tuple[
         list[int], list[int]]:
-    """Indices of halves A and B, alternating within each (article, colour) condition."""
+    """Indices of halves A and B: alternate along the products sorted by condition, so each
+    (article, colour) condition is split evenly and the halves differ in size by at most 1."""
     art, col = pipe.generator.conditions(list(products))
     order = sorted(range(len(products)),
                    key=lambda i: (int(art[i]), int(col[i]), products[i].product_id))
-    a: list[int] = []
-    b: list[int] = []
-    last: tuple[int, int] | None = None
-    flip = False
-    for i in order:
-        key = (int(art[i]), int(col[i]))
-        flip = not flip if key == last else False
-        last = key
-        (b if flip else a).append(i)
-    return a, b
+    return order[0::2], order[1::2]
 
 
 def mean_within_condition_distance(feats: torch.Tensor, keys: Sequence[tuple[int, int]]) -> float:

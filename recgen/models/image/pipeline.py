@@ -27,6 +27,8 @@ from recgen.models.image.data import to_uint8
 from recgen.models.image.generator import ImageGenerator
 from recgen.types import GateResult, GeneratedImage, ImageRequest
 
+PNG_CONTENT_TYPE = "image/png"  # GeneratedImage.png is always PNG
+
 
 @dataclass(frozen=True)
 class Candidates:

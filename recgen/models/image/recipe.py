@@ -62,17 +62,23 @@ def run_gan(split: Split, out: Path, work_dir: Path, seconds: float, resume: boo
     return out
 
 
-def run_classifier(split: Split, out: Path, epochs: int) -> Path:
+def run_classifier(split: Split, out: Path, epochs: int, *, resume: bool = False) -> Path:
+    """Train (or with ``resume`` continue training) the classifier saved at ``out``."""
     art, col = split.vocab.encode(split.train)
     started = time.time()
-    classifier, stats = train_classifier(split.train_photos, art, col, split.vocab, epochs=epochs)
+    init = ImageClassifier.from_pretrained(out) if resume else None
+    previous = init.extra.get("training", {}).get("epochs", 0.0) if init is not None else 0.0
+    classifier, stats = train_classifier(split.train_photos, art, col, split.vocab,
+                                         epochs=epochs, init=init)
+    stats["epochs"] += previous
     val_art, val_col = split.vocab.encode(split.validation)
     pred = classifier.predict(split.validation_photos)
     for name, probs, target in (("article", pred.article_probs, val_art),
                                 ("colour", pred.colour_probs, val_col)):
         stats[f"validation_{name}_accuracy"] = float((probs.argmax(1) == target).float().mean())
     stats["train_seconds"] = time.time() - started
-    classifier.extra.update({"training": stats})
+    classifier.extra.update({"training": {**stats, "runs": (
+        init.extra["training"].get("runs", 1) + 1 if init is not None else 1)}})
     version = classifier.save_pretrained(out)
     print(f"classifier: article acc {stats['validation_article_accuracy']:.3f}, colour acc "
           f"{stats['validation_colour_accuracy']:.3f} on {len(split.validation)} validation photos "

@@ -70,3 +70,20 @@ def test_a_few_steps_on_real_photos(tmp_path: Path) -> None:
     out = ProductImageGenerator(gen, classifier).generate(
         [ImageRequest(products[0], seed=1), ImageRequest(products[1], seed=2)])
     assert [o.png[:4] for o in out] == [b"\x89PNG"] * 2
+
+
+def test_classifier_training_continues_from_init(vocab: ConditionVocab) -> None:
+    from recgen.models.image.classifier import (
+        ClassifierConfig,
+        ClassifierNet,
+        ImageClassifier,
+        train_classifier,
+    )
+
+    photos, art, col = _data(8)
+    start = ImageClassifier(ClassifierNet(ClassifierConfig(5, 3, channels=(4, 4, 8))), vocab)
+    before = start.network.article_head.weight.detach().clone()
+    trained, stats = train_classifier(photos, art, col, vocab, epochs=1, batch_size=4, init=start)
+    assert trained.network is start.network  # same (small) architecture, weights moved on
+    assert not torch.equal(trained.network.article_head.weight, before)
+    assert stats["epochs"] == 1.0

@@ -1,0 +1,126 @@
+"""Image engine throughput vs its roofline, plus the cGAN / MLP-GAN FID ratio.
+
+    PYTHONPATH=. python bench/image_bench.py --out var/bench/image.json
+
+The limit is the fp32 matmul rate measured in this run divided by the generator's FLOPs per
+image; the end-to-end figure includes latent sampling, the generator, the classifier gate and
+PNG encoding. Matmul and pipeline are measured in interleaved rounds (this machine is shared,
+so the load changes) and the median per-round fraction is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from recgen.catalog import read_styles
+from recgen.config import get_settings
+from recgen.models.image.classifier import ImageClassifier
+from recgen.models.image.generator import ImageGenerator
+from recgen.models.image.pipeline import ProductImageGenerator
+from recgen.types import ImageRequest, Product
+
+
+def matmul_flops_per_s(seconds: float, n: int = 1024) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+    return 2 * n**3 * count / (time.perf_counter() - start)
+
+
+def images_per_s(pipe: ProductImageGenerator, requests: list[ImageRequest], batch: int) -> float:
+    start = time.perf_counter()
+    for i in range(0, len(requests), batch):
+        pipe.generate(requests[i : i + batch])
+    return len(requests) / (time.perf_counter() - start)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def fid_ratio(generator: ImageGenerator, path: Path) -> tuple[float | None, str]:
+    """The training run's ratio, valid only while the weights are the ones it measured."""
+    metrics_file = path / "validation_metrics.json"
+    if not metrics_file.is_file():
+        return None, "no validation_metrics.json next to the weights"
+    metrics = json.loads(metrics_file.read_text())
+    if metrics.get("generator_version") != generator.version:
+        return None, "weights changed since the training run's evaluation"
+    return metrics.get("fid_ratio_vs_mlp_baseline"), (
+        "from the training run's validation evaluation (recgen train image), same weights")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--images", type=int, default=1024, help="images per batched round")
+    parser.add_argument("--single", type=int, default=128, help="requests at batch 1")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    settings = get_settings()
+    torch.set_num_threads(settings.torch_threads)
+    generator = ImageGenerator.from_pretrained(settings.image_model_path)
+    pipe = ProductImageGenerator(generator,
+                                 ImageClassifier.from_pretrained(settings.image_classifier_path))
+    myntra = settings.data_dir / "myntra"
+    products: list[Product] = read_styles(myntra / "styles.csv").products
+    requests = [ImageRequest(products[i % len(products)], seed=i) for i in range(args.images)]
+    flops = generator.network.flops_per_image()
+    pipe.generate(requests[:8])  # warm-up (oneDNN primitive creation)
+    rounds = []
+    for _ in tqdm(range(args.rounds), desc="bench rounds"):
+        rate = matmul_flops_per_s(2.0)
+        batched = images_per_s(pipe, requests, args.batch)
+        rounds.append({"matmul_gflops": rate / 1e9, "limit_images_per_s": rate / flops,
+                       "batched_images_per_s": batched, "fraction": batched * flops / rate})
+    single = images_per_s(pipe, requests[: args.single], 1)
+    taste = tuple(pipe.classifier.features(torch.zeros(1, 3, 64, 64))[0].tolist())
+    personalized = images_per_s(
+        pipe, [ImageRequest(r.product, r.seed, taste) for r in requests[:64]], args.batch)
+    ratio, ratio_source = fid_ratio(generator, settings.image_model_path)
+    result = {
+        "image_roofline_fraction": statistics.median(r["fraction"] for r in rounds),
+        "images_per_s_batched": statistics.median(r["batched_images_per_s"] for r in rounds),
+        "images_per_s_batch1": single,
+        "images_per_s_personalized_batched": personalized,
+        "limit_images_per_s": statistics.median(r["limit_images_per_s"] for r in rounds),
+        "generator_mflops_per_image": flops / 1e6,
+        "rounds": rounds,
+        "image_fid_ratio_vs_mlp_baseline": ratio,
+        "image_fid_ratio_source": ratio_source,
+        "settings": {"batch": args.batch, "images": args.images, "threads":
+                     settings.torch_threads, "png_level": pipe.png_level,
+                     "n_candidates_personalized": pipe.n_candidates, "gate": "on"},
+        "generator_version": generator.version, "classifier_version": pipe.classifier.version,
+        "git_commit": git_commit(), "machine": {"platform": platform.platform(),
+                                                "cpus": os.cpu_count(),
+                                                "load_average": os.getloadavg(),
+                                                "torch": torch.__version__},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"image bench: {result['images_per_s_batched']:.0f} img/s batched, {single:.0f} img/s "
+          f"at batch 1, roofline fraction {result['image_roofline_fraction']:.2f}, "
+          f"FID ratio vs MLP GAN {ratio} -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
