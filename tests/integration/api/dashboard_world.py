@@ -9,9 +9,7 @@
 - an experiment served through ``GET /v1/feed`` (the Lua serving path logs the exposures),
   drained to SQL, with clicks drawn from the simulator's click model.
 
-Models: the shipped ones from ``recgen/weights`` through ``build_engine``; while no image
-weights are shipped, the image side is the real cGAN pipeline with tiny random artefacts
-(tests/integration/tiny_models.py), so its pictures are noise until the image model lands.
+Models: the shipped text and image models from ``recgen/weights`` (``build_engine``).
 """
 
 from __future__ import annotations
@@ -33,7 +31,6 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repository import add_interactions, upsert_products, upsert_users
 from recgen.types import PersonaControls, Product
 from recgen.vectors.items import ItemVectors
-from tests.integration.tiny_models import save_tiny_image_models
 
 # Sized so that the shipped text model writes a few dozen descriptions (persona sharing: one
 # per product and persona), which keeps the whole world under a minute on two busy cores.
@@ -41,20 +38,6 @@ PRODUCTS = 40
 USERS = 16
 PERSONAS = 2
 FEED_REQUESTS_PER_USER = 4
-
-
-def image_model_overrides(
-    settings: Settings, products: Sequence[Product], tmp: Path
-) -> dict[str, str]:
-    """Settings (as environment variables) that point the image side at tiny random artefacts
-    while no image weights are shipped; empty once they are."""
-    if (settings.image_model_path / "config.json").is_file():
-        return {}
-    generator, classifier = save_tiny_image_models(products, tmp)
-    return {
-        "RECGEN_IMAGE_MODEL_PATH": str(generator),
-        "RECGEN_IMAGE_CLASSIFIER_PATH": str(classifier),
-    }
 
 
 def load_catalog(settings: Settings, data_dir: Path) -> list[Product]:

@@ -108,11 +108,8 @@ def dash(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
         }.items():
             mp.setenv(key, value)
         get_settings.cache_clear()
-        products = world.load_catalog(get_settings(), data_dir)
-        for key, value in world.image_model_overrides(get_settings(), products, tmp).items():
-            mp.setenv(key, value)
-        get_settings.cache_clear()
         settings = get_settings()
+        products = world.load_catalog(settings, data_dir)
         users = world.simulate_users(settings, products)
         world.rebuild_profiles(settings, products)
         controls = world.build_feeds(settings)
