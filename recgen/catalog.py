@@ -136,11 +136,15 @@ def load_catalog(
     images_dir: Path | None,
     batch_size: int,
     on_batch: Callable[[int], None] | None = None,
+    keep: Callable[[Product], bool] | None = None,
 ) -> LoadReport:
-    """Upsert every valid product, one transaction per batch; idempotent on product id."""
+    """Upsert every valid product (or those ``keep`` accepts), one transaction per batch;
+    idempotent on product id."""
     if images_dir is not None and not images_dir.is_dir():
         raise DataFileError(f"images directory not found: {images_dir}")
     catalog = read_styles(styles, images_dir)
+    if keep is not None:
+        catalog.products = [p for p in catalog.products if keep(p)]
     loaded = 0
     for start in range(0, len(catalog.products), batch_size):
         batch = catalog.products[start : start + batch_size]

@@ -21,14 +21,17 @@ Preference model (documented in docs/profiles.md; every constant is here):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy.orm import Session, sessionmaker
 
+from recgen.store.db import session_scope
+from recgen.store.repository import add_interactions, upsert_users
 from recgen.types import ASPECTS, USAGES, PersonaControls, Product, age_band_for
 from recgen.vectors.profile_model import ASPECT_PRIOR, product_tier
 
@@ -119,11 +122,13 @@ class Simulator:
     # ---- users --------------------------------------------------------------------------
     def users(self, count: int, *, first_id: int = 1) -> list[SimUser]:
         rng = np.random.default_rng([self.seed, 2])
-        genders = rng.choice(["Men", "Women", "Boys", "Girls"], p=[0.48, 0.46, 0.03, 0.03],
-                             size=count)
+        genders = rng.choice(
+            ["Men", "Women", "Boys", "Girls"], p=[0.48, 0.46, 0.03, 0.03], size=count
+        )
         ages = np.clip(rng.normal(33, 11, size=count), 16, 75).astype(int)
-        alphas = {a: TASTE_CONCENTRATION * self.catalog.share(a) + TASTE_FLOOR
-                  for a in TASTE_ATTRIBUTES}
+        alphas = {
+            a: TASTE_CONCENTRATION * self.catalog.share(a) + TASTE_FLOOR for a in TASTE_ATTRIBUTES
+        }
         users = []
         for i in range(count):
             log_taste = {a: np.log(rng.dirichlet(alphas[a]) + 1e-12) for a in TASTE_ATTRIBUTES}
@@ -196,13 +201,19 @@ class Simulator:
     ) -> dict[str, float]:
         """Expected CTR of stock vs generated content over the same (user, product) exposures."""
         stock = np.array([self.click_probability(u, [p])[0] for u, p in exposures])
-        generated = np.array([
-            self.click_probability(u, [p], "generated", controls_for.get(u.user_id))[0]
-            for u, p in exposures
-        ])
+        generated = np.array(
+            [
+                self.click_probability(u, [p], "generated", controls_for.get(u.user_id))[0]
+                for u, p in exposures
+            ]
+        )
         ctr_s, ctr_g = float(stock.mean()), float(generated.mean())
-        return {"ctr_stock": ctr_s, "ctr_generated": ctr_g, "absolute": ctr_g - ctr_s,
-                "relative": ctr_g / ctr_s - 1.0}
+        return {
+            "ctr_stock": ctr_s,
+            "ctr_generated": ctr_g,
+            "absolute": ctr_g - ctr_s,
+            "relative": ctr_g / ctr_s - 1.0,
+        }
 
     def events(
         self,
@@ -272,8 +283,38 @@ def user_rows(users: Sequence[SimUser]) -> list[dict[str, Any]]:
     """Rows for ``upsert_users`` (sign-up attributes only; the tastes stay hidden)."""
     created = datetime(2026, 9, 1, tzinfo=UTC) - timedelta(days=1)
     return [
-        {"id": u.user_id, "gender": u.gender, "age": u.age,
-         "signup_preferences": dict(u.signup_preferences), "created_at": created}
+        {
+            "id": u.user_id,
+            "gender": u.gender,
+            "age": u.age,
+            "signup_preferences": dict(u.signup_preferences),
+            "created_at": created,
+        }
         for u in users
     ]
 
+
+def store_population(
+    factory: sessionmaker[Session],
+    people: Sequence[SimUser],
+    log: EventLog,
+    *,
+    batch_size: int = 5000,
+    on_rows: Callable[[int], None] | None = None,
+) -> None:
+    """Write simulated users, then their events, to the store, one transaction per batch.
+
+    Idempotent: users are upserted and events carry ids, so a rerun stores nothing twice.
+    """
+    rows = user_rows(people)
+    for start in range(0, len(rows), batch_size):
+        with session_scope(factory) as session:
+            upsert_users(session, users=rows[start : start + batch_size])
+        if on_rows is not None:
+            on_rows(len(rows[start : start + batch_size]))
+    events = list(log.as_dicts())
+    for start in range(0, len(events), batch_size):
+        with session_scope(factory) as session:
+            add_interactions(session, events=events[start : start + batch_size])
+        if on_rows is not None:
+            on_rows(len(events[start : start + batch_size]))

@@ -51,43 +51,52 @@ def _key_from(request: Request) -> str | None:
     return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
+async def authenticate(request: Request, allowed: frozenset[str]) -> Principal:
+    """The principal of the request's key, if it holds one of ``allowed``; else 401/403."""
+    key = _key_from(request)
+    if not key:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing API key: send it in the X-API-Key header",
+            [{"loc": "header.X-API-Key", "message": "required"}],
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    state: AppState = request.app.state.recgen
+    principal = await state.keys.principal(key)
+    if principal is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "unknown or revoked API key",
+            [{"loc": "header.X-API-Key", "message": "not a valid key"}],
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not principal.scopes & allowed:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"key {principal.name!r} lacks a scope for this endpoint "
+            f"(needs one of {sorted(allowed)}, has {sorted(principal.scopes)})",
+        )
+    return principal
+
+
+def scopes_for(*scopes: str) -> frozenset[str]:
+    return frozenset(scopes) | {"admin"}
+
+
 def require(*scopes: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency admitting keys that hold any of ``scopes`` (or ``admin``).
 
     It reads the headers itself instead of depending on FastAPI's APIKeyHeader/HTTPBearer:
-    each sub-dependency costs tens of microseconds on the feed's hot path. The OpenAPI
-    security schemes are declared by ``document_security`` instead.
+    each sub-dependency costs tens of microseconds per request. The OpenAPI security schemes
+    are declared by ``document_security`` instead.
     """
-    allowed = frozenset(scopes) | {"admin"}
+    allowed = scopes_for(*scopes)
 
     async def dependency(request: Request) -> Principal:
-        key = _key_from(request)
-        if not key:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "missing API key: send it in the X-API-Key header",
-                [{"loc": "header.X-API-Key", "message": "required"}],
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        state: AppState = request.app.state.recgen
-        principal = await state.keys.principal(key)
-        if principal is None:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "unknown or revoked API key",
-                [{"loc": "header.X-API-Key", "message": "not a valid key"}],
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        if not principal.scopes & allowed:
-            raise ApiError(
-                403,
-                "forbidden",
-                f"key {principal.name!r} lacks a scope for this endpoint "
-                f"(needs one of {sorted(allowed)}, has {sorted(principal.scopes)})",
-            )
-        return principal
+        return await authenticate(request, allowed)
 
     dependency.scopes = sorted(allowed)  # type: ignore[attr-defined]
     return dependency
@@ -100,13 +109,15 @@ SECURITY_SCHEMES = {
 
 
 def document_security(routers: Iterable[APIRouter], schema: dict[str, Any]) -> None:
-    """Mark every operation guarded by ``require`` as needing a key in the OpenAPI schema."""
+    """Mark every operation that needs a key (``require`` or ``x-scopes``) in the schema."""
     schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
     for router in routers:
         for route in router.routes:
             if not isinstance(route, APIRoute):
                 continue
             needed = [getattr(d.call, "scopes", None) for d in route.dependant.dependencies]
+            # A route that authenticates in its body (the feed) names its scopes itself.
+            needed.append((route.openapi_extra or {}).get("x-scopes"))
             scopes = next((s for s in needed if s), None)
             operations = schema["paths"].get(route.path, {})
             for method in (route.methods or set()) if scopes else set():
@@ -117,6 +128,5 @@ def document_security(routers: Iterable[APIRouter], schema: dict[str, Any]) -> N
 
 
 BackendKey = Annotated[Principal, Depends(require("backend"))]
-RecommenderKey = Annotated[Principal, Depends(require("recommender", "backend"))]
 EventsKey = Annotated[Principal, Depends(require("backend", "recommender"))]
 AdminKey = Annotated[Principal, Depends(require("admin"))]

@@ -9,21 +9,23 @@ from tqdm import tqdm
 
 from recgen.cli.common import open_store
 from recgen.errors import RecgenError
-from recgen.simulator import Simulator, user_rows
+from recgen.simulator import Simulator, store_population
 from recgen.store.db import session_scope
-from recgen.store.repository import add_interactions, iter_products, upsert_users
+from recgen.store.repository import iter_products
 
-app = typer.Typer(help="User simulator (documented preference model, see docs/profiles.md).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="User simulator (documented preference model, see docs/profiles.md).",
+    no_args_is_help=True,
+)
 
 
 @app.command("users")
 def users_cmd(
-    users: Annotated[int, typer.Option(help="How many users.")] = 1000,
-    views_per_user: Annotated[float, typer.Option(help="Mean views per user (Poisson).")] = 10.0,
+    users: Annotated[int, typer.Option(min=1, help="How many users.")] = 1000,
+    views_per_user: Annotated[float, typer.Option(min=1.0, help="Mean views per user.")] = 10.0,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same users.")] = 0,
-    first_id: Annotated[int, typer.Option(help="User id of the first simulated user.")] = 1,
-    batch_size: Annotated[int, typer.Option(help="Rows per transaction.")] = 5000,
+    first_id: Annotated[int, typer.Option(min=1, help="User id of the first simulated user.")] = 1,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 5000,
 ) -> None:
     """Simulate users over the loaded catalog and store them with their events (idempotent)."""
     factory = open_store()
@@ -34,16 +36,10 @@ def users_cmd(
     simulator = Simulator(products, seed=seed)
     people = simulator.users(users, first_id=first_id)
     log = simulator.events(people, views_per_user=views_per_user)
-    rows = user_rows(people)
-    for start in tqdm(range(0, len(rows), batch_size), desc="users", unit="batch"):
-        with session_scope(factory) as session:
-            upsert_users(session, users=rows[start : start + batch_size])
-    events = list(log.as_dicts())
-    with tqdm(total=len(events), desc="events", unit="events") as bar:
-        for start in range(0, len(events), batch_size):
-            with session_scope(factory) as session:
-                add_interactions(session, events=events[start : start + batch_size])
-            bar.update(min(batch_size, len(events) - start))
+    with tqdm(total=len(people) + len(log), desc="users + events", unit="rows") as bar:
+        store_population(factory, people, log, batch_size=batch_size, on_rows=bar.update)
     kinds = {k: int((log.kinds == k).sum()) for k in ("view", "click", "add_to_cart", "purchase")}
-    typer.echo(f"simulated {len(people)} users (seed {seed}): {len(events)} events: "
-                + ", ".join(f"{k}={v}" for k, v in kinds.items()))
+    typer.echo(
+        f"simulated {len(people)} users (seed {seed}): {len(log)} events: "
+        + ", ".join(f"{k}={v}" for k, v in kinds.items())
+    )

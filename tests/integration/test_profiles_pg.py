@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -79,7 +80,8 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
         batch.user_ids, batch.vectors, model_version=PROFILE_VERSION
     )
     when = datetime.fromtimestamp(batch.t_ref, UTC) + timedelta(hours=1)
-    event = {"user_id": user.user_id, "product_id": products[5].product_id, "kind": "purchase"}
+    event: dict[str, Any] = {"user_id": user.user_id, "product_id": products[5].product_id,
+                             "kind": "purchase"}
     with session_scope(factory) as session:
         # No row (deleted above): the profile is replayed from SQL, this event included.
         add_interactions(session, events=[{**event, "occurred_at": when}])
@@ -116,5 +118,12 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
         assert started.user_index is not None and started.user_index.count == 25
         cold = started.cold_start(10_000, gender="Women", age=40, preferences={"usage": "Casual"})
     assert cold.source == "lookalike" and cold.controls.age_band == "35-49"
+
+    # An intact file that is behind SQL (one profile fewer) is rebuilt too.
+    service.user_index.remove([user.user_id])
+    service.save_indexes(tmp_path)
+    with session_scope(factory) as session:
+        restarted = open_service(session, index_dir=tmp_path, products=products)
+    assert restarted.user_index is not None and restarted.user_index.count == 25
     assert started.candidates_for(cold, 5) and len(started.candidates_for(cold, 5)) == 5
     engine.dispose()

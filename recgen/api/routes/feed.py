@@ -13,7 +13,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from recgen.api.deps import V1, RecommenderKey
+from recgen.api.deps import V1, authenticate, scopes_for
 from recgen.api.errors import ApiError
 from recgen.api.feed_reader import ServedFeed
 from recgen.api.schemas import ERRORS, FeedOut
@@ -21,6 +21,7 @@ from recgen.api.state import AppState
 from recgen.experiments import assign
 
 log = logging.getLogger(__name__)
+FEED_SCOPES = scopes_for("recommender", "backend")
 _LOOKUPS = (("text", "hit"), ("text", "miss"), ("image", "hit"), ("image", "miss"))
 router = APIRouter(prefix=V1, tags=["feed"])
 
@@ -56,14 +57,16 @@ def _in_background(state: AppState, user_id: int, product_ids: list[int] | None)
     response_model=FeedOut,
     responses=ERRORS,
     summary="The user's feed (generated or stock content per experiment arm)",
+    openapi_extra={"x-scopes": sorted(FEED_SCOPES)},
 )
 async def get_feed(
     user_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     request: Request,
-    _key: RecommenderKey,
     limit: Annotated[int, Query(ge=1, description="Items to return (at most feed_max_limit)")] = 10,
 ) -> Response:
-    # The hot path: no StateDep/BackgroundTasks (each injected parameter costs time per request).
+    # The hot path authenticates in its body and takes no StateDep/BackgroundTasks: every
+    # injected dependency costs FastAPI time per request.
+    await authenticate(request, FEED_SCOPES)
     state: AppState = request.app.state.recgen
     if limit > state.settings.feed_max_limit:
         raise ApiError(

@@ -1,0 +1,106 @@
+"""Rebuilding item vectors, the item/user/persona indexes and user profiles from SQL.
+
+Shared by ``recgen index rebuild`` and the demo. Files are replaced atomically, each with a
+manifest, so a worker starting mid-rebuild sees either the old or the new set.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from recgen.errors import IndexLoadError, RecgenError
+from recgen.profiles import ProfileService
+from recgen.store.db import session_scope
+from recgen.store.repository import iter_products, user_ages
+from recgen.types import Product
+from recgen.vectors.index import VectorIndex
+from recgen.vectors.items import ItemVectors, MiniLMEncoder, compute_item_vectors
+from recgen.vectors.personas import Personas
+from recgen.vectors.profile_model import PROFILE_VERSION, ItemFeatures, make_profile
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildReport:
+    items: int
+    item_model_version: str
+    users: int
+    personas: int
+    seconds: float
+
+
+def item_vectors_for(
+    directory: Path, products: list[Product], *, recompute: bool = False
+) -> ItemVectors:
+    """Reuse stored item vectors when they cover exactly the catalog; else embed again."""
+    if not recompute:
+        try:
+            stored = ItemVectors.load(directory)
+            if set(stored.product_ids.tolist()) == {p.product_id for p in products}:
+                return stored
+            logger.warning("item vectors do not match the catalog; recomputing")
+        except IndexLoadError as exc:
+            logger.warning("item vectors unusable (%s); recomputing", exc)
+    vectors = compute_item_vectors(products, MiniLMEncoder())
+    vectors.save(directory)
+    return vectors
+
+
+def rebuild_indexes(
+    factory: sessionmaker[Session],
+    *,
+    index_dir: Path,
+    personas: int,
+    recompute_items: bool = False,
+    on_stage: Callable[[str], None] | None = None,
+) -> RebuildReport:
+    """Item vectors and index, every user's profile, the user index and the personas."""
+    started = time.perf_counter()
+    stage = on_stage or (lambda _name: None)
+    with session_scope(factory) as session:
+        products = list(iter_products(session))
+    if not products:
+        raise RecgenError("the catalog is empty: run `recgen catalog load` first")
+    stage("item vectors")
+    vectors = item_vectors_for(index_dir / "items", products, recompute=recompute_items)
+    items = ItemFeatures(products, vectors)
+    item_index = VectorIndex.build(
+        vectors.product_ids, vectors.text, model_version=vectors.model_version
+    )
+    item_index.save(index_dir, "items")
+    service = ProfileService(items, products, item_index=item_index)
+    stage("profiles")
+    with session_scope(factory) as session:
+        batch = service.rebuild_all(session)
+    users = len(batch.user_ids)
+    fitted_count = 0
+    if users:
+        VectorIndex.build(batch.user_ids, batch.vectors, model_version=PROFILE_VERSION).save(
+            index_dir, "users"
+        )
+        with session_scope(factory) as session:
+            ages = user_ages(session)
+        profiles = [
+            make_profile(int(u), batch.state(i), items, age=ages.get(int(u)))
+            for i, u in enumerate(batch.user_ids)
+        ]
+        stage("personas")
+        fitted = Personas.fit(profiles, k=personas, model_version=PROFILE_VERSION)
+        fitted.save(index_dir)
+        fitted_count = len(fitted.personas)
+        with session_scope(factory) as session:
+            service.assign_personas(session, fitted)
+    return RebuildReport(
+        items=len(products),
+        item_model_version=vectors.model_version,
+        users=users,
+        personas=fitted_count,
+        seconds=time.perf_counter() - started,
+    )
