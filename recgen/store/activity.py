@@ -9,6 +9,7 @@ per dashboard load (see docs/dashboard.md).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -26,6 +27,7 @@ from recgen.store.models import (
     UserRow,
 )
 
+_VALUES = re.compile(r"'[^']*'|\d+(?:\.\d+)?")
 # Product attributes a user's history is summarised by (the ones the text engine's controls use).
 MIX_ATTRIBUTES = ("usage", "colour_group", "article_type")
 
@@ -171,9 +173,17 @@ def rejection_reasons(
     ).all()
     counts: Counter[tuple[str, str]] = Counter()
     for kind, reasons in rows:
-        # "generation_error: RuntimeError: ..." and "low_fidelity: 0.41" group by their label.
-        counts.update((kind, str(r).split(":", 1)[0]) for r in reasons or ["unspecified"])
+        counts.update((kind, reason_label(str(r))) for r in reasons or ["unspecified"])
     return [{"kind": k, "reason": r, "count": n} for (k, r), n in counts.most_common(top)]
+
+
+def reason_label(reason: str) -> str:
+    """The kind of a gate reason, without the values of one case: "low_fidelity: 0.41" ->
+    "low_fidelity"; "classifier sees 'Shirts' (p=0.32), not 'Watches' (p=0.06)" ->
+    "classifier sees '…' (p=…), not '…' (p=…)"."""
+    if ":" in reason:
+        return reason.split(":", 1)[0]
+    return _VALUES.sub(lambda m: "'…'" if m.group(0).startswith("'") else "…", reason)
 
 
 def generation_timeline(session: Session, *, since: datetime) -> list[dict[str, Any]]:

@@ -59,7 +59,8 @@ function barChart(rows, { width = 360, label = 120 } = {}) {
   const svg = svgEl("svg", { width, height: rows.length * rowH + 4, role: "img" });
   rows.forEach((row, i) => {
     const y = i * rowH + 2;
-    svg.append(svgEl("text", { x: 0, y: y + 12 }, row.label.slice(0, 18)));
+    // About 6 px per character at 11 px: cut labels to the space they have.
+    svg.append(svgEl("text", { x: 0, y: y + 12 }, row.label.slice(0, Math.floor(label / 6))));
     let x = label;
     let total = 0;
     for (const part of row.parts) {
@@ -295,7 +296,7 @@ function renderStats(s) {
       el("div", {}, el("div", { class: "muted" }, "Assets per hour: passed (green) / rejected (red)"), columnChart(buckets))),
     el("h3", {}, "Why the gates rejected"),
     g.rejection_reasons.length
-      ? barChart(g.rejection_reasons.map((r) => ({ label: `${r.kind}: ${r.reason}`, parts: [{ value: r.count, cls: "bad" }] })), { width: 420, label: 180 })
+      ? barChart(g.rejection_reasons.map((r) => ({ label: `${r.kind}: ${r.reason}`, parts: [{ value: r.count, cls: "bad" }] })), { width: 620, label: 360 })
       : el("p", { class: "muted" }, "No rejections in the window."),
     el("div", { class: "row" },
       el("div", {}, el("h3", {}, "Cache"), facts([

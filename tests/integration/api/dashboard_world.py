@@ -1,9 +1,9 @@
 """A small, real world for the dashboard tests, built through the project's own code paths.
 
 - catalog: real Myntra products with their stock photos;
-- users and events: the documented simulator (``recgen simulate users``'s code);
-- profiles, personas and indexes: ``recgen index rebuild`` itself, over seeded random item
-  text vectors so that no sentence encoder has to load;
+- users and events: the documented simulator, stored by ``store_population``;
+- profiles, personas and indexes: ``recgen index rebuild``'s ``rebuild_indexes``, over seeded
+  random item text vectors so that no sentence encoder has to load;
 - feeds: ``refresh_feeds`` with the wired job context (plan, stampede locks, gates, cache,
   audit rows), i.e. what a worker does;
 - an experiment served through ``GET /v1/feed`` (the Lua serving path logs the exposures),
@@ -23,12 +23,12 @@ from fastapi.testclient import TestClient
 
 from recgen import wiring
 from recgen.catalog import read_styles
-from recgen.cli.index import rebuild_cmd
 from recgen.config import Settings
+from recgen.indexing import rebuild_indexes
 from recgen.jobs import refresh_feeds, subject_for
-from recgen.simulator import Simulator, SimUser, user_rows
+from recgen.simulator import Simulator, SimUser, store_population
 from recgen.store.db import make_engine, session_factory, session_scope
-from recgen.store.repository import add_interactions, upsert_products, upsert_users
+from recgen.store.repository import add_interactions, upsert_products
 from recgen.types import PersonaControls, Product
 from recgen.vectors.items import ItemVectors
 
@@ -52,23 +52,22 @@ def load_catalog(settings: Settings, data_dir: Path) -> list[Product]:
 def simulate_users(settings: Settings, products: Sequence[Product]) -> list[SimUser]:
     simulator = Simulator(products, seed=11)
     users = simulator.users(USERS)
-    log = simulator.events(users, views_per_user=12)
-    with session_scope(session_factory(make_engine(settings.database_url))) as session:
-        upsert_users(session, users=user_rows(users))
-        add_interactions(session, events=list(log.as_dicts()))
+    factory = session_factory(make_engine(settings.database_url))
+    store_population(factory, users, simulator.events(users, views_per_user=12))
     return users
 
 
 def rebuild_profiles(settings: Settings, products: Sequence[Product]) -> None:
-    """``recgen index rebuild`` on stored random item vectors (it reuses vectors that cover
-    the catalog exactly, so the sentence encoder never loads)."""
+    """``recgen index rebuild``'s library function on stored random item vectors (it reuses
+    vectors that cover the catalog exactly, so the sentence encoder never loads)."""
     rng = np.random.default_rng(0)
     ItemVectors(
         product_ids=np.array([p.product_id for p in products], dtype=np.int64),
         text=rng.normal(size=(len(products), 16)).astype(np.float32),
         text_version="test-random",
     ).save(settings.index_dir / "items")
-    rebuild_cmd(personas=PERSONAS, recompute_items=False)
+    factory = session_factory(make_engine(settings.database_url))
+    rebuild_indexes(factory, index_dir=settings.index_dir, personas=PERSONAS)
 
 
 def build_feeds(settings: Settings) -> dict[int, PersonaControls]:
