@@ -181,9 +181,8 @@ def reason_label(reason: str) -> str:
     """The kind of a gate reason, without the values of one case: "low_fidelity: 0.41" ->
     "low_fidelity"; "classifier sees 'Shirts' (p=0.32), not 'Watches' (p=0.06)" ->
     "classifier sees '…' (p=…), not '…' (p=…)"."""
-    if ":" in reason:
-        return reason.split(":", 1)[0]
-    return _VALUES.sub(lambda m: "'…'" if m.group(0).startswith("'") else "…", reason)
+    masked = _VALUES.sub(lambda m: "'…'" if m.group(0).startswith("'") else "…", reason)
+    return masked.split(":", 1)[0]
 
 
 def generation_timeline(session: Session, *, since: datetime) -> list[dict[str, Any]]:
