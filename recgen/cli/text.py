@@ -15,7 +15,7 @@ def train_text(
     out: Annotated[Path | None, typer.Option(help="Model dir (default: text_model_path).")] = None,
     styles: Annotated[Path | None, typer.Option(help="styles.csv (default: DATA_DIR).")] = None,
     reviews: Annotated[Path | None, typer.Option(help="Reviews CSV (default: DATA_DIR).")] = None,
-    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 700,
+    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 900,
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 32,
     seed: Annotated[int, typer.Option(help="Seed for init and corpus sampling.")] = 0,
     checkpoint_dir: Annotated[Path | None, typer.Option(

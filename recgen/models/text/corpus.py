@@ -14,9 +14,10 @@ Targets that the fidelity gate would reject are dropped.
 from __future__ import annotations
 
 import csv
+import itertools
 import random
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,7 +156,7 @@ _LEADS: dict[str, tuple[str, ...]] = {
             "Cut to fit well, {this} {colour} {noun} keeps its shape{use}."),
     "fabric": ("{This} {colour} {noun} is all about the fabric and its finish{use}.",
                "{A} {colour} {noun} with a fabric that feels as good as it looks{use}.",
-               "Fabric comes first in this {colour} {noun}{use}."),
+               "Fabric comes first in {this} {colour} {noun}{use}."),
     "comfort": ("{This} {colour} {noun} puts comfort first{use}.",
                 "{A} comfortable {colour} {noun} that is easy to wear all day{use}.",
                 "Made for comfort, {this} {colour} {noun} feels easy from the start{use}."),
@@ -201,12 +202,21 @@ def split_products(products: Sequence[Product], *, validation: bool) -> list[Pro
     return [p for p in products if is_validation(p.product_id) == validation]
 
 
+def balanced_weights(products: Sequence[Product]) -> list[float]:
+    """Sampling weight per product, 1 / sqrt(count of its article type x count of its colour):
+    rare types and colours (Capris, Mauve) are seen often enough to be copied right."""
+    types = Counter(p.article_type for p in products)
+    colours = Counter(p.base_colour for p in products)
+    return [(types[p.article_type] * colours[p.base_colour]) ** -0.5 for p in products]
+
+
 def training_pairs(products: Sequence[Product], phrases: AspectPhrases,
                    seed: int) -> Iterator[tuple[str, str]]:
     """An endless, seeded stream of (prompt, target) pairs; gate-rejected targets are skipped."""
     rng = random.Random(seed)
+    cumulative = list(itertools.accumulate(balanced_weights(products)))
     while True:
-        product = rng.choice(products)
+        product = rng.choices(products, cum_weights=cumulative)[0]
         controls = random_controls(product, rng)
         target = describe(product, controls, phrases, rng)
         if check_description(compose(product, target), product).passed:

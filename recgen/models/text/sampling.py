@@ -17,7 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import PreTrainedModel, StaticCache
+from transformers import AttentionInterface, PreTrainedModel, StaticCache
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+PREFIX_ATTENTION = "recgen_prefix_sdpa"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +29,8 @@ class SamplingSettings:
     temperature: float = 0.9
     top_k: int = 50
     top_p: float = 0.95
-    max_new_tokens: int = 72
+    # Bodies of the default model are at most ~40 tokens; a shorter cache is cheaper to read.
+    max_new_tokens: int = 48
     batch_size: int = 128
     greedy: bool = False
 
@@ -58,6 +63,29 @@ def choose_next(logits: torch.Tensor, noise: torch.Tensor | None,
     return top_ids.gather(-1, pick).squeeze(-1)
 
 
+def prefix_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
+                     value: torch.Tensor, attention_mask: torch.Tensor | None,
+                     **kwargs: object) -> tuple[torch.Tensor, None]:
+    """SDPA over only the filled prefix of a static cache.
+
+    A static cache is [B, H, prompt + max_new, D]; at decode step t only prompt + t + 1 slots
+    hold keys. Reading the empty tail costs memory bandwidth (the bottleneck of a one-token
+    query on CPU), so key, value and mask are cut to the filled length first.
+    """
+    cache_position = kwargs.get("cache_position")
+    if isinstance(cache_position, torch.Tensor) and cache_position.numel():
+        filled = int(cache_position[-1]) + 1
+        key, value = key[..., :filled, :], value[..., :filled, :]
+        if attention_mask is not None:
+            attention_mask = attention_mask[..., :filled]
+    return sdpa_attention_forward(module, query, key, value, attention_mask,
+                                  **kwargs)  # type: ignore[arg-type]
+
+
+AttentionInterface.register(PREFIX_ATTENTION, prefix_attention)
+AttentionMaskInterface.register(PREFIX_ATTENTION, sdpa_mask)
+
+
 def _forward_kwargs(model: PreTrainedModel, cache: StaticCache) -> dict[str, object]:
     """The cache argument under this transformers version's name (``cache`` replaced
     ``past_key_values``), and ``logits_to_keep=1`` so the LM head only runs on the last
@@ -82,11 +110,10 @@ def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tens
 
 
 @torch.inference_mode()
-def decode_batch(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seeds: Sequence[int],
+def _decode_batch(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seeds: Sequence[int],
                  *, eos_id: int, pad_id: int, settings: SamplingSettings,
                  banned: Sequence[int] = ()) -> list[list[int]]:
-    """Generated ids (without prompt, cut at EOS) for one batch of prompts; ``banned`` ids
-    (control codes, pad) are never emitted."""
+    """The decode loop of :func:`decode_batch`: prefill, then one token per step."""
     ids, prompt_mask = _left_pad(prompts, pad_id)
     batch, length = ids.shape
     steps = settings.max_new_tokens
@@ -114,6 +141,24 @@ def decode_batch(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seeds
                        position_ids=next_pos + step,
                        cache_position=torch.tensor([length + step]), **extra).logits[:, -1]
     return [_until_eos(row, eos_id, pad_id) for row in out.tolist()]
+
+
+def decode_batch(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seeds: Sequence[int],
+                 *, eos_id: int, pad_id: int, settings: SamplingSettings,
+                 banned: Sequence[int] = ()) -> list[list[int]]:
+    """Generated ids (without prompt, cut at EOS) for one batch of prompts; ``banned`` ids
+    (control codes, pad) are never emitted. Models on transformers' attention interface
+    decode with :func:`prefix_attention`; their own setting is restored afterwards."""
+    original = model.config._attn_implementation
+    swap = bool(getattr(model, "_supports_attention_backend", False)) and original == "sdpa"
+    if swap:
+        model.set_attn_implementation(PREFIX_ATTENTION)
+    try:
+        return _decode_batch(model, prompts, seeds, eos_id=eos_id, pad_id=pad_id,
+                             settings=settings, banned=banned)
+    finally:
+        if swap:
+            model.set_attn_implementation(original)
 
 
 def _until_eos(row: list[int], eos_id: int, pad_id: int) -> list[int]:

@@ -33,7 +33,7 @@ class TrainConfig:
     styles: Path
     reviews: Path
     out: Path
-    steps: int = 700
+    steps: int = 900
     batch_size: int = 32
     lr: float = 2e-3
     warmup: int = 100
@@ -173,8 +173,8 @@ def train(cfg: TrainConfig) -> TextModel:
         bar.set_postfix(loss=f"{loss.item():.3f}")
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             val = validation_loss(model, tokenizer, val_pairs)
-            history.append({"step": step + 1, "train_loss": float(loss), "val_loss": val})
-            tqdm.write(f"step {step + 1}: train loss {float(loss):.3f}, val loss {val:.3f}")
+            history.append({"step": step + 1, "train_loss": loss.item(), "val_loss": val})
+            tqdm.write(f"step {step + 1}: train loss {loss.item():.3f}, val loss {val:.3f}")
         if (step + 1) % cfg.checkpoint_every == 0:
             _save_checkpoint(ckpt, model, tokenizer, opt, step + 1)
     val = validation_loss(model, tokenizer, val_pairs)

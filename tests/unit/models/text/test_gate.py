@@ -52,3 +52,12 @@ def test_clean_title_drops_words_that_contradict_the_product() -> None:
     title = clean_title(two_tone)
     assert title == "Catwalk Women Black Heels"
     assert check_description(title + "\nA pair of black heels.", two_tone).passed
+
+
+def test_stock_title_words_are_not_flagged_but_generated_ones_are() -> None:
+    fields = {s: getattr(SHIRT, s) for s in SHIRT.__slots__}
+    branded = SHIRT.__class__(**{**fields, "title": "Price Catch Men Navy Blue Shirt"})
+    headline = "Price Catch Men Navy Blue Shirt\n"
+    assert check_description(headline + "This navy blue shirt is cut to fit.", branded).passed
+    result = check_description(headline + "This navy blue shirt has a low price.", SHIRT)
+    assert "price claim" in result.reasons
