@@ -16,7 +16,9 @@ Interface (both backends implement :class:`AssetCache`):
 - ``acquire(key, ttl) -> bool`` / ``release(key)``: a stampede lock (``SET NX PX``); only the
   holder's token can release it, and it expires by itself if the holder dies.
   ``acquire_many(keys, ttl) -> [acquired keys]`` / ``release_many(keys)``: pipelined.
-- ``ping()``, ``purge()`` (delete everything under this cache's prefix; for tests/ops).
+- ``ping()``, ``purge()`` (delete everything under this cache's prefix; for tests/ops),
+  ``stats(fresh_within_s)`` (feeds tracked and refreshed recently, plus the backend's own
+  counters; cheap: no key scan).
 
 ``build_cache(settings)`` returns :class:`RedisAssetCache` (``cache_backend = "redis"``) or
 :class:`MemoryAssetCache` (the embedded default). This module knows nothing of models.
@@ -164,6 +166,7 @@ class AssetCache(Protocol):
     def release_many(self, keys: Sequence[str], owner: str | None = None) -> None: ...
     def ping(self) -> bool: ...
     def purge(self) -> int: ...
+    def stats(self, fresh_within_s: float) -> dict[str, Any]: ...
 
 
 class _TtlPolicy:
@@ -316,6 +319,25 @@ class RedisAssetCache:
             deleted += int(self._r.delete(*batch))
         return deleted
 
+    def stats(self, fresh_within_s: float) -> dict[str, Any]:
+        """Feed counts from the refresh-time sorted set and the server's memory and hit
+        counters (server-wide: Redis counts hits for every client, not only this cache)."""
+        pipe = self._r.pipeline(transaction=False)
+        refreshed = self._k("feeds:refreshed")
+        pipe.zcard(refreshed)
+        pipe.zcount(refreshed, time.time() - fresh_within_s, "+inf")
+        pipe.info("memory")
+        pipe.info("stats")
+        tracked, fresh, memory, counters = pipe.execute()
+        return {
+            "backend": "redis",
+            "feeds_tracked": int(tracked),
+            "feeds_fresh": int(fresh),
+            "used_memory_bytes": int(memory.get("used_memory", 0)),
+            "server_keyspace_hits": int(counters.get("keyspace_hits", 0)),
+            "server_keyspace_misses": int(counters.get("keyspace_misses", 0)),
+        }
+
 
 class MemoryAssetCache:
     """The embedded default: same semantics as Redis (TTL, NX locks) in one process."""
@@ -401,6 +423,17 @@ class MemoryAssetCache:
             count = len(self._data)
             self._data.clear()
             return count
+
+    def stats(self, fresh_within_s: float) -> dict[str, Any]:
+        with self._lock:
+            feeds = [self._get(key) for key in list(self._data) if key.startswith("feed:")]
+        ages = [time.time() - Feed.from_json(raw).generated_at for raw in feeds if raw]
+        return {
+            "backend": "memory",
+            "feeds_tracked": len(ages),
+            "feeds_fresh": sum(1 for age in ages if age <= fresh_within_s),
+            "entries": len(self._data),
+        }
 
 
 def keys_of(items: Iterable[FeedItem]) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,27 +46,29 @@ def _drop_database(name: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """URL of a fresh, empty PostgreSQL database for this test session."""
-    name = f"recgen_test_{uuid.uuid4().hex[:10]}"
-    _create_database(name)
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        _drop_database(name)
-
-
-@pytest.fixture()
-def empty_pg_url() -> Iterator[str]:
-    """A fresh database for one test (for tests that migrate up and down)."""
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped on exit."""
     name = f"recgen_test_{uuid.uuid4().hex[:10]}"
     _create_database(name)
     try:
         yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         _drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database for this test session."""
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture()
+def empty_pg_url() -> Iterator[str]:
+    """A fresh database for one test (for tests that migrate up and down)."""
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from recgen.api.deps import document_security
@@ -25,7 +26,15 @@ from recgen.api.errors import install_error_handlers
 from recgen.api.feed_reader import FeedReader
 from recgen.api.limits import BodySizeLimit, RateLimiter
 from recgen.api.metrics import ApiMetrics, LatencyMiddleware
-from recgen.api.routes import assets, events, experiments, feed, generation, health
+from recgen.api.routes import (
+    assets,
+    dashboard,
+    events,
+    experiments,
+    feed,
+    generation,
+    health,
+)
 from recgen.api.state import AppState, ExperimentCache, KeyCache, RecentFeeds, StockCatalog
 from recgen.cache import AssetCache, build_cache
 from recgen.config import ConfigError, Settings, get_settings
@@ -158,9 +167,13 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     )
     app.state.recgen = state
     install_error_handlers(app)
-    routers = [m.router for m in (feed, generation, assets, events, experiments, health)]
+    routers = [
+        m.router for m in (feed, generation, assets, events, experiments, dashboard, health)
+    ]
     for router in routers:
         app.include_router(router)
+    app.include_router(dashboard.page)
+    app.mount("/dashboard/static", StaticFiles(directory=dashboard.STATIC_DIR), name="dashboard")
     default_openapi = app.openapi
 
     def openapi_with_security() -> dict[str, Any]:

@@ -100,6 +100,28 @@ class ApiMetrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def serving_totals(self) -> dict[str, dict[str, float]]:
+        """This process's serving counters as plain numbers (for the dashboard)."""
+
+        def value(name: str, **labels: str) -> float:
+            return self.registry.get_sample_value(name, labels) or 0.0
+
+        lookups = "recgen_asset_cache_lookups_total"
+        return {
+            "asset_lookups": {
+                f"{kind}_{result}": value(lookups, kind=kind, result=result)
+                for kind in ("text", "image")
+                for result in ("hit", "miss")
+            },
+            "feed_items": {
+                content: value("recgen_feed_items_total", content=content)
+                for content in ("generated", "stock")
+            },
+            "gate_rejections": {
+                kind: value("recgen_gate_rejections_total", kind=kind) for kind in ("text", "image")
+            },
+        }
+
 
 class LatencyMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware: it adds a task and a copy per request)."""

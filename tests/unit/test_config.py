@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from recgen.config import PROJECT_ROOT, ConfigError, get_settings, load_settings, use_config_file
+from recgen.config import (
+    CONFIG_FILE_ENV,
+    PROJECT_ROOT,
+    ConfigError,
+    get_settings,
+    load_settings,
+    use_config_file,
+)
 
 
 def test_default_config_is_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,3 +76,6 @@ def test_get_settings_is_cached_and_follows_config_override(tmp_path: Path) -> N
         assert get_settings().torch_threads == 3
     finally:
         use_config_file(None)
+        # use_config_file(None) keeps the variable (a child process inherits its parent's
+        # --config through it); the test must not leak it into later tests.
+        os.environ.pop(CONFIG_FILE_ENV, None)
