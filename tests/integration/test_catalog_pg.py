@@ -12,14 +12,17 @@ import pytest
 from recgen.catalog import read_styles
 from recgen.ingest import load_catalog
 from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.migrate import upgrade
 from recgen.store.repository import count_products
 
 pytestmark = pytest.mark.integration
 
 
-def test_full_catalog_loads_twice_without_duplicates(migrated_pg_url: str, data_dir: Path) -> None:
+def test_full_catalog_loads_twice_without_duplicates(empty_pg_url: str, data_dir: Path) -> None:
+    # Its own database: other tests of the session add products to the shared one.
+    upgrade(empty_pg_url)
     styles = data_dir / "myntra" / "styles.csv"
-    factory = session_factory(make_engine(migrated_pg_url))
+    factory = session_factory(make_engine(empty_pg_url))
     expected = len(read_styles(styles).products)
     for _ in range(2):
         report = load_catalog(
