@@ -22,7 +22,7 @@ from recgen.ab_simulation import simulate
 from recgen.config import Settings
 from recgen.datasplit import is_validation
 from recgen.errors import DataFileError
-from recgen.indexing import rebuild_indexes
+from recgen.indexing import photo_embedder, rebuild_indexes
 from recgen.ingest import load_catalog
 from recgen.jobs import JobContext, refresh_feeds
 from recgen.report import ArmResult, FeedCard, UserSection, render_report
@@ -123,6 +123,7 @@ def run_demo(settings: Settings, config: DemoConfig, progress: Progress) -> Demo
             factory,
             index_dir=settings.index_dir,
             personas=config.personas,
+            image_embedder=photo_embedder(settings.image_classifier_path),
             on_stage=lambda _name: advance_index(1),
         )
     result.figures["personas"] = rebuilt.personas
@@ -223,6 +224,7 @@ def _user_section(ctx: JobContext, user_id: int) -> UserSection:
             "colour": controls.colour_group,
             "age band": controls.age_band,
             "aspect": controls.aspect,
+            "image taste": "from history" if profile.taste_vector is not None else "none",
         },
         cards=cards,
     )

@@ -15,12 +15,18 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from recgen.errors import IndexLoadError, RecgenError
+from recgen.models.image import ImageClassifier
 from recgen.profiles import ProfileService
 from recgen.store.db import session_scope
 from recgen.store.repository import iter_products, user_ages
 from recgen.types import Product
 from recgen.vectors.index import VectorIndex
-from recgen.vectors.items import ItemVectors, MiniLMEncoder, compute_item_vectors
+from recgen.vectors.items import (
+    ImageEmbedder,
+    ItemVectors,
+    MiniLMEncoder,
+    compute_item_vectors,
+)
 from recgen.vectors.personas import Personas
 from recgen.vectors.profile_model import PROFILE_VERSION, ItemFeatures, make_profile
 
@@ -36,19 +42,39 @@ class RebuildReport:
     seconds: float
 
 
+def photo_embedder(classifier_path: Path) -> tuple[ImageEmbedder, str]:
+    """Item image vectors: the gate classifier's penultimate features (and its version)."""
+    classifier = ImageClassifier.from_pretrained(classifier_path)
+    return classifier.embed_photos, classifier.version
+
+
 def item_vectors_for(
-    directory: Path, products: list[Product], *, recompute: bool = False
+    directory: Path,
+    products: list[Product],
+    *,
+    image_embedder: tuple[ImageEmbedder, str] | None = None,
+    recompute: bool = False,
 ) -> ItemVectors:
-    """Reuse stored item vectors when they cover exactly the catalog; else embed again."""
+    """Reuse stored item vectors when they cover exactly the catalog with the same image
+    model; else embed again."""
+    image_version = image_embedder[1] if image_embedder is not None else None
     if not recompute and directory.exists():
         try:
             stored = ItemVectors.load(directory)
-            if set(stored.product_ids.tolist()) == {p.product_id for p in products}:
+            if (
+                set(stored.product_ids.tolist()) == {p.product_id for p in products}
+                and stored.image_version == image_version
+            ):
                 return stored
-            logger.warning("item vectors do not match the catalog; recomputing")
+            logger.warning("item vectors do not match the catalog or models; recomputing")
         except IndexLoadError as exc:
             logger.warning("item vectors unusable (%s); recomputing", exc)
-    vectors = compute_item_vectors(products, MiniLMEncoder())
+    vectors = compute_item_vectors(
+        products,
+        MiniLMEncoder(),
+        image_embedder=image_embedder[0] if image_embedder is not None else None,
+        image_version=image_version,
+    )
     vectors.save(directory)
     return vectors
 
@@ -58,10 +84,15 @@ def rebuild_indexes(
     *,
     index_dir: Path,
     personas: int,
+    image_embedder: tuple[ImageEmbedder, str] | None = None,
     recompute_items: bool = False,
     on_stage: Callable[[str], None] | None = None,
 ) -> RebuildReport:
-    """Item vectors and index, every user's profile, the user index and the personas."""
+    """Item vectors and index, every user's profile, the user index and the personas.
+
+    With an ``image_embedder`` (see :func:`photo_embedder`) products with photos also get an
+    image vector, from which profiles derive the image engine's taste vector.
+    """
     started = time.perf_counter()
     stage = on_stage or (lambda _name: None)
     with session_scope(factory) as session:
@@ -69,7 +100,9 @@ def rebuild_indexes(
     if not products:
         raise RecgenError("the catalog is empty: run `recgen catalog load` first")
     stage("item vectors")
-    vectors = item_vectors_for(index_dir / "items", products, recompute=recompute_items)
+    vectors = item_vectors_for(
+        index_dir / "items", products, image_embedder=image_embedder, recompute=recompute_items
+    )
     items = ItemFeatures(products, vectors)
     item_index = VectorIndex.build(
         vectors.product_ids, vectors.text, model_version=vectors.model_version

@@ -8,7 +8,7 @@ import typer
 
 from recgen.cli.common import open_store
 from recgen.config import get_settings
-from recgen.indexing import rebuild_indexes
+from recgen.indexing import photo_embedder, rebuild_indexes
 
 app = typer.Typer(help="FAISS indexes and user profiles.", no_args_is_help=True)
 
@@ -19,11 +19,13 @@ def rebuild_cmd(
     recompute_items: Annotated[bool, typer.Option(help="Re-embed every product.")] = False,
 ) -> None:
     """Rebuild everything from SQL; files are replaced atomically, with manifests."""
-    index_dir = get_settings().index_dir
+    settings = get_settings()
+    index_dir = settings.index_dir
     report = rebuild_indexes(
         open_store(),
         index_dir=index_dir,
         personas=personas,
+        image_embedder=photo_embedder(settings.image_classifier_path),
         recompute_items=recompute_items,
         on_stage=lambda name: typer.echo(f"  {name} ...", err=True),
     )

@@ -47,6 +47,7 @@ def test_demo_runs_every_stage_and_writes_the_report(
     assert page.count("<h3>User ") == 2
     assert "data:image/png;base64," in page  # at least one generated image passed its gate
     assert "text gate: passed" in page
+    assert "image taste: from history" in page  # photos embedded -> personalized images
 
 
 def test_demo_without_data_says_where_to_get_it(

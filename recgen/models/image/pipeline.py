@@ -6,8 +6,9 @@ condition, seed, taste vector), not on which other requests share the batch.
 
 Personalization is best-of-N in latent space: with a taste vector, N latents are drawn (the
 first is the unpersonalized one), all N images are classified anyway for the gate, and the
-passing candidate whose classifier features are nearest to the taste vector is served. The
-article type and colour stay those of the product because they are the generator's conditions.
+passing candidate whose classifier features point closest to the taste vector (cosine) is
+served. The article type and colour stay those of the product because they are the
+generator's conditions.
 
 Encoding: PNG at zlib level 1 (about 4x cheaper than the default level 6 on 64x64 photos with
 white backgrounds, a few % larger files); ``png_level`` changes it.
@@ -120,13 +121,16 @@ class ProductImageGenerator:
 
     def _choose(self, request: ImageRequest, feats: torch.Tensor,
                 passing: torch.Tensor) -> tuple[int, dict[str, float]]:
-        """Index of the served candidate: nearest to the taste among those passing the gate."""
+        """Index of the served candidate: closest in direction to the taste among those passing
+        the gate."""
         if request.taste_vector is None:
             return 0, {}
         taste = torch.tensor(request.taste_vector, dtype=feats.dtype)
         if taste.shape[0] != feats.shape[1]:
             raise ValueError(f"taste_vector has {taste.shape[0]} dims, expected {feats.shape[1]}")
-        dist = (feats - taste).norm(dim=1)  # [K]
+        # Cosine distance: the taste may be a raw mean of features (eval) or a unit vector (a
+        # profile's normalised image affinity); only its direction says what the user likes.
+        dist = 1.0 - torch.nn.functional.cosine_similarity(feats, taste[None, :], dim=1)  # [K]
         # Failing candidates are only chosen when none passes (then the gate fails anyway).
         ranked = dist + (~passing).float() * (dist.max() + 1.0)
         pick = int(ranked.argmin())
