@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from recgen.dispatch import ALL_KINDS
@@ -13,10 +14,13 @@ from recgen.experiments import ARMS
 
 Kind = Literal["text", "image"]
 EventKind = Literal["view", "click", "add_to_cart", "purchase"]
-Id = Field(ge=1, le=2**63 - 1)
+# users.id is a BIGINT column: larger ids (path, query or body) are refused with a 422.
+MAX_USER_ID = 2**63 - 1
+Id = Field(ge=1, le=MAX_USER_ID)
 # products.id is a 32-bit INTEGER column: a larger id is refused here, not by PostgreSQL (500).
 MAX_PRODUCT_ID = 2**31 - 1
 ProductId = Annotated[int, Field(ge=1, le=MAX_PRODUCT_ID)]
+UserIdPath = Annotated[int, Path(ge=1, le=MAX_USER_ID)]
 
 
 class Strict(BaseModel):

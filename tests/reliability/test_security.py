@@ -40,6 +40,12 @@ WRITE_OR_ADMIN: dict[tuple[str, str], tuple[set[str], str, object]] = {
     ("GET", "/v1/experiments/{experiment_id}/assignments/{user_id}"): (
         set(), "/v1/experiments/1/assignments/5", None),
     ("GET", "/v1/experiments/{experiment_id}/report"): (set(), "/v1/experiments/1/report", None),
+    # The dashboard's data: profiles, feeds and experiment results, so admin only.
+    ("GET", "/v1/dashboard/users"): (set(), "/v1/dashboard/users", None),
+    ("GET", "/v1/dashboard/users/{user_id}"): (set(), "/v1/dashboard/users/5", None),
+    ("GET", "/v1/dashboard/users/{user_id}/feed"): (set(), "/v1/dashboard/users/5/feed", None),
+    ("GET", "/v1/dashboard/experiments"): (set(), "/v1/dashboard/experiments", None),
+    ("GET", "/v1/dashboard/stats"): (set(), "/v1/dashboard/stats", None),
 }
 PUBLIC = {("GET", "/v1/assets/{key}"), ("GET", "/v1/products/{product_id}/image"),
           ("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/metrics")}

@@ -11,18 +11,17 @@ from datetime import timedelta
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from recgen import dashboard
 from recgen.api.deps import V1, AdminKey, SessionDep, StateDep
 from recgen.api.errors import ApiError, problem
 from recgen.api.routes.feed import asset_url, stock_image_url
-from recgen.api.schemas import ERRORS
+from recgen.api.schemas import ERRORS, MAX_USER_ID, UserIdPath
 from recgen.store import activity
 
 STATIC_DIR = FsPath(__file__).resolve().parent.parent / "static"
-UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 page = APIRouter(include_in_schema=False)
 router = APIRouter(prefix=f"{V1}/dashboard", tags=["dashboard"], responses=ERRORS)
@@ -37,7 +36,7 @@ async def dashboard_page() -> FileResponse:
 def users(
     session: SessionDep,
     _key: AdminKey,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_USER_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     rows = activity.users_page(session, after_id=after_id, limit=limit)
@@ -45,7 +44,7 @@ def users(
 
 
 @router.get("/users/{user_id}", summary="A user's attributes, profile summary and history")
-def user(user_id: UserId, session: SessionDep, _key: AdminKey) -> dict[str, Any]:
+def user(user_id: UserIdPath, session: SessionDep, _key: AdminKey) -> dict[str, Any]:
     view = dashboard.user_view(session, user_id=user_id)
     if view is None:
         raise ApiError(
@@ -61,7 +60,9 @@ def user(user_id: UserId, session: SessionDep, _key: AdminKey) -> dict[str, Any]
     "/users/{user_id}/feed",
     summary="The user's cached feed with payloads, gates and provenance (not an exposure)",
 )
-def feed(user_id: UserId, session: SessionDep, state: StateDep, _key: AdminKey) -> dict[str, Any]:
+def feed(
+    user_id: UserIdPath, session: SessionDep, state: StateDep, _key: AdminKey
+) -> dict[str, Any]:
     return dashboard.feed_view(
         session,
         state.cache,

@@ -16,6 +16,7 @@ from recgen.api.schemas import (
     Assignment,
     ExperimentCreate,
     ExperimentOut,
+    UserIdPath,
 )
 from recgen.experiments import UserOutcomes, assign, build_report, validate_arms
 from recgen.store import experiments as repo
@@ -23,7 +24,6 @@ from recgen.store.models import ExperimentRow, utcnow
 
 router = APIRouter(prefix=f"{V1}/experiments", tags=["experiments"], responses=ERRORS)
 ExperimentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _out(row: ExperimentRow) -> ExperimentOut:
@@ -118,7 +118,7 @@ def stop(
 )
 def force(
     experiment_id: ExperimentId,
-    user_id: UserId,
+    user_id: UserIdPath,
     body: ArmOverride,
     session: SessionDep,
     state: StateDep,
@@ -144,7 +144,7 @@ def force(
     summary="The arm a user gets (null: outside the traffic share)",
 )
 def assignment(
-    experiment_id: ExperimentId, user_id: UserId, session: SessionDep, _key: AdminKey
+    experiment_id: ExperimentId, user_id: UserIdPath, session: SessionDep, _key: AdminKey
 ) -> Assignment:
     config = repo.experiment_config(session, experiment=_load(session, experiment_id))
     return Assignment(

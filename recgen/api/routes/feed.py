@@ -11,13 +11,13 @@ from urllib.parse import quote
 
 import orjson
 import redis
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from recgen.api.deps import V1, authenticate, scopes_for
 from recgen.api.errors import ApiError
 from recgen.api.feed_reader import ServedFeed
-from recgen.api.schemas import ERRORS, FeedOut
+from recgen.api.schemas import ERRORS, FeedOut, UserIdPath
 from recgen.api.state import AppState
 from recgen.experiments import assign
 
@@ -61,7 +61,7 @@ def _in_background(state: AppState, user_id: int, product_ids: list[int] | None)
     openapi_extra={"x-scopes": sorted(FEED_SCOPES)},
 )
 async def get_feed(
-    user_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    user_id: UserIdPath,
     request: Request,
     limit: Annotated[int, Query(ge=1, description="Items to return (at most feed_max_limit)")] = 10,
 ) -> Response:
@@ -126,7 +126,11 @@ async def get_feed(
 
 
 async def _degraded(
-    state: AppState, user_id: int, limit: int, arm: str | None, experiment_id: int | None,
+    state: AppState,
+    user_id: int,
+    limit: int,
+    arm: str | None,
+    experiment_id: int | None,
     token: str,
 ) -> bytes:
     """Stock content for the user's last served products (else the default products).
