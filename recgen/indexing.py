@@ -57,6 +57,8 @@ def item_vectors_for(
 ) -> ItemVectors:
     """Reuse stored item vectors when they cover exactly the catalog with the same image
     model; else embed again."""
+    if not any(p.image_path for p in products):
+        image_embedder = None  # nothing to embed: a catalog without photos has text vectors only
     image_version = image_embedder[1] if image_embedder is not None else None
     if not recompute and directory.exists():
         try:
