@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -130,7 +130,12 @@ class ProfileService:
         row = session.get(UserProfileRow, user_id)
         user = get_user(session, user_id=user_id)
         age = user.age if user is not None else None
-        if row is not None and row.model_version == PROFILE_VERSION and row.event_count > 0:
+        if (
+            row is not None
+            and row.model_version == PROFILE_VERSION
+            and row.event_count > 0
+            and len(row.vector) == self.items.dimension * 4  # else stale: replay the events
+        ):
             state = ProfileState.from_row(self.items, vector=row.vector,
                                           affinities=row.affinities, event_count=row.event_count)
             return self._with_persona(make_profile(user_id, state, self.items, age=age))
@@ -259,11 +264,19 @@ class ProfileService:
         self.personas = personas
         return len(ids)
 
+    def _current_profiles(self) -> tuple[ColumnElement[bool], ...]:
+        # A profile made over another item-vector space (e.g. before image vectors were added)
+        # has another length: it is stale, not loadable, and is rebuilt from events on use.
+        return (
+            UserProfileRow.model_version == PROFILE_VERSION,
+            UserProfileRow.event_count > 0,
+            func.length(UserProfileRow.vector) == self.items.dimension * 4,  # float32 bytes
+        )
+
     def stored_count(self, session: Session) -> int:
         return int(session.scalar(
             select(func.count()).select_from(UserProfileRow)
-            .where(UserProfileRow.model_version == PROFILE_VERSION)
-            .where(UserProfileRow.event_count > 0)
+            .where(*self._current_profiles())
         ) or 0)
 
     def save_indexes(self, index_dir: Path) -> None:
@@ -274,9 +287,7 @@ class ProfileService:
     def stored_vectors(self, session: Session) -> tuple[npt.NDArray[np.int64], FloatMatrix]:
         """(user ids, normalised vectors) of every stored current-version profile."""
         rows = session.execute(
-            select(UserProfileRow.user_id, UserProfileRow.vector)
-            .where(UserProfileRow.model_version == PROFILE_VERSION)
-            .where(UserProfileRow.event_count > 0)
+            select(UserProfileRow.user_id, UserProfileRow.vector).where(*self._current_profiles())
         ).all()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         if not rows:
