@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import kombu.exceptions
@@ -102,33 +102,19 @@ async def _unavailable(_request: Request, exc: Exception) -> JsonResponse:
     return error_response(503, "unavailable", str(exc), headers={"Retry-After": "5"})
 
 
-async def _redis_down(_request: Request, exc: Exception) -> JsonResponse:
-    return error_response(
-        503,
-        "unavailable",
-        f"Redis is unavailable: {type(exc).__name__}",
-        headers={"Retry-After": "5"},
-    )
+def _dependency_down(what: str) -> Callable[[Request, Exception], Awaitable[JsonResponse]]:
+    """503 + Retry-After for a lost connection to ``what``: nothing was committed, so the
+    client may retry the same request (a restart or failover is usually over in seconds)."""
 
+    async def handler(_request: Request, exc: Exception) -> JsonResponse:
+        return error_response(
+            503,
+            "unavailable",
+            f"{what} is unavailable: {type(exc).__name__}",
+            headers={"Retry-After": "5"},
+        )
 
-async def _database_down(_request: Request, exc: Exception) -> JsonResponse:
-    # A connection lost mid-request (restart, failover): nothing was committed, so the
-    # client may retry the same request.
-    return error_response(
-        503,
-        "unavailable",
-        f"the database is unavailable: {type(exc).__name__}",
-        headers={"Retry-After": "5"},
-    )
-
-
-async def _broker_down(_request: Request, exc: Exception) -> JsonResponse:
-    return error_response(
-        503,
-        "unavailable",
-        f"the task broker is unavailable: {type(exc).__name__}",
-        headers={"Retry-After": "5"},
-    )
+    return handler
 
 
 async def _recgen_error(_request: Request, exc: Exception) -> JsonResponse:
@@ -141,8 +127,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StoreUnavailableError, _unavailable)
     app.add_exception_handler(RecgenError, _recgen_error)
-    app.add_exception_handler(redis.ConnectionError, _redis_down)
-    app.add_exception_handler(redis.TimeoutError, _redis_down)
-    app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_down)
-    app.add_exception_handler(sqlalchemy.exc.InterfaceError, _database_down)
-    app.add_exception_handler(kombu.exceptions.OperationalError, _broker_down)
+    redis_down = _dependency_down("Redis")
+    database_down = _dependency_down("the database")
+    app.add_exception_handler(redis.ConnectionError, redis_down)
+    app.add_exception_handler(redis.TimeoutError, redis_down)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, database_down)
+    app.add_exception_handler(sqlalchemy.exc.InterfaceError, database_down)
+    app.add_exception_handler(
+        kombu.exceptions.OperationalError, _dependency_down("the task broker")
+    )
