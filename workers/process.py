@@ -15,8 +15,10 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from recgen.config import PROJECT_ROOT
+from recgen.dispatch import Dispatcher
 
 READY_TIMEOUT_S = 180.0
 
@@ -94,3 +96,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+def wait_for_task(
+    dispatcher: Dispatcher, task_id: str, *, timeout: float, poll: float = 0.1
+) -> tuple[str, Any]:
+    """(state, result) once the task succeeded or failed; TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state, result = dispatcher.task_status(task_id)
+        if state in ("SUCCESS", "FAILURE"):
+            return state, result
+        time.sleep(poll)
+    raise TimeoutError(f"task {task_id} not finished after {timeout}s")

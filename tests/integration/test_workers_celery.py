@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repository import upsert_products
 from tests.integration.tiny_models import save_tiny_image_models
-from workers.process import celery_worker
+from workers.process import celery_worker, wait_for_task
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -44,13 +43,7 @@ class World:
     product_ids: list[int]
 
     def wait(self, task_id: str) -> Any:
-        deadline = time.monotonic() + TASK_TIMEOUT_S
-        while time.monotonic() < deadline:
-            state, result = self.dispatcher.task_status(task_id)
-            if state in ("SUCCESS", "FAILURE"):
-                return state, result
-            time.sleep(0.2)
-        raise TimeoutError(f"task {task_id} did not finish in {TASK_TIMEOUT_S}s")
+        return wait_for_task(self.dispatcher, task_id, timeout=TASK_TIMEOUT_S)
 
     def audit(self) -> list[GeneratedAssetRow]:
         factory = session_factory(make_engine(self.pg_url))
@@ -154,11 +147,7 @@ def test_in_process_executor_runs_the_same_jobs(world: World) -> None:
     cache = MemoryAssetCache(600, 0.1)
     dispatcher = build_dispatcher(settings, cache=cache)
     task_id = dispatcher.submit_refresh(2)
-    deadline = time.monotonic() + TASK_TIMEOUT_S
-    while dispatcher.task_status(task_id)[0] not in ("SUCCESS", "FAILURE"):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    state, summary = dispatcher.task_status(task_id)
+    state, summary = wait_for_task(dispatcher, task_id, timeout=TASK_TIMEOUT_S)
     assert state == "SUCCESS", summary
     feed = cache.get_feed(2)
     assert feed is not None and len(feed.items) == 10

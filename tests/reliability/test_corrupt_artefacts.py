@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
 import uuid
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from recgen.store.experiments import ensure_users
 from recgen.vectors.testing import random_item_vectors
 from tests.integration.tiny_models import save_tiny_image_models
 from tests.reliability.world import PRODUCTS, seed
-from workers.process import celery_worker
+from workers.process import celery_worker, wait_for_task
 
 
 def _flip_byte(path: Path, offset_from_end: int = 64) -> None:
@@ -108,10 +107,7 @@ def test_worker_with_a_corrupted_model_serves_stock(
         log = tmp_path / "worker.log"
         with celery_worker(env, log, include=["tests.reliability.light_engine"]):
             task = dispatcher.submit_refresh(42)
-            deadline = time.monotonic() + 120
-            while (state := dispatcher.task_status(task))[0] not in ("SUCCESS", "FAILURE"):
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            state = wait_for_task(dispatcher, task, timeout=120)
         assert state[0] == "SUCCESS", state
         feed = cache.get_feed(42)
         assert feed is not None and feed.items

@@ -27,7 +27,7 @@ from recgen.store.models import GeneratedAssetRow
 from recgen.vectors.testing import random_item_vectors
 from tests.reliability.services import OwnPostgres
 from tests.reliability.world import PRODUCTS, events, seed, stored_event_ids
-from workers.process import celery_worker
+from workers.process import celery_worker, wait_for_task
 
 USERS = list(range(1, 9))
 TASK_TIMEOUT_S = 120.0
@@ -44,13 +44,7 @@ class Workers:
     settings: Settings
 
     def wait(self, task_id: str, timeout: float = TASK_TIMEOUT_S) -> tuple[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state, result = self.dispatcher.task_status(task_id)
-            if state in ("SUCCESS", "FAILURE"):
-                return state, result
-            time.sleep(0.1)
-        raise TimeoutError(f"task {task_id} not finished after {timeout}s")
+        return wait_for_task(self.dispatcher, task_id, timeout=timeout)
 
     def audit(self) -> list[GeneratedAssetRow]:
         engine = make_engine(self.db_url)
