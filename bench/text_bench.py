@@ -53,11 +53,14 @@ def flops_per_token(model: torch.nn.Module, context: int) -> float:
 
 def useful_flops(model: torch.nn.Module, prompts: list[list[int]],
                  outputs: list[list[int]]) -> float:
-    """FLOPs of the real tokens only (prompt + generated up to EOS; padding not counted)."""
+    """FLOPs of the real tokens only (prompt + generated up to EOS; padding not counted). The
+    LM head runs on the last prompt position only (both paths skip it for the rest)."""
+    head = 2.0 * model.config.vocab_size * model.config.hidden_size
     total = 0.0
     for prompt, out in zip(prompts, outputs, strict=True):
         for position in range(len(prompt) + len(out)):
             total += flops_per_token(model, position + 1)
+        total -= head * (len(prompt) - 1)
     return total
 
 

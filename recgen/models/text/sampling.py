@@ -109,11 +109,30 @@ def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tens
     return ids, mask
 
 
+def _compact(cache: StaticCache, keep: torch.Tensor) -> bool:
+    """Drop finished rows from every layer of the cache; False if its layout is unknown."""
+    layers = getattr(cache, "layers", None)
+    if not layers or not all(hasattr(layer, "keys") and hasattr(layer, "values")
+                             for layer in layers):
+        return False
+    for layer in layers:
+        layer.keys = layer.keys.index_select(0, keep)
+        layer.values = layer.values.index_select(0, keep)
+        layer.batch_size = int(keep.numel())
+    return True
+
+
+# Rows that finish leave the batch once this share of it is done: a step's cost grows with its
+# rows (the KV-cache read most of all), and descriptions end anywhere from 10 to 48 tokens in.
+_COMPACT_SHARE = 0.1
+
+
 @torch.inference_mode()
 def _decode_batch(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seeds: Sequence[int],
                  *, eos_id: int, pad_id: int, settings: SamplingSettings,
                  banned: Sequence[int] = ()) -> list[list[int]]:
-    """The decode loop of :func:`decode_batch`: prefill, then one token per step."""
+    """The decode loop of :func:`decode_batch`: prefill, then one token per step for the rows
+    still running (finished rows are compacted away)."""
     ids, prompt_mask = _left_pad(prompts, pad_id)
     batch, length = ids.shape
     steps = settings.max_new_tokens
@@ -123,6 +142,7 @@ def _decode_batch(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seed
     positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)  # [B, L]; pads share position 0
     noise = None if settings.greedy else request_noise(seeds, steps, settings.top_k)
     out = torch.full((batch, steps), pad_id, dtype=torch.long)
+    rows = torch.arange(batch)  # original row of each row still in the batch
     done = torch.zeros(batch, dtype=torch.bool)
     extra = _forward_kwargs(model, cache)
     logits = model(input_ids=ids, attention_mask=mask[:, :length], position_ids=positions,
@@ -132,11 +152,17 @@ def _decode_batch(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seed
     for step in range(steps):
         logits.index_fill_(1, banned_ids, float("-inf"))
         token = choose_next(logits, None if noise is None else noise[:, step], settings)
-        token = token.masked_fill(done, pad_id)
-        out[:, step] = token
+        token = token.masked_fill(done, pad_id)  # rows that finished but still ride along
+        out[rows, step] = token
         done |= token == eos_id
-        if bool(done.all()) or step == steps - 1:
+        finished = int(done.sum())
+        if finished == len(rows) or step == steps - 1:
             break
+        if finished >= _COMPACT_SHARE * len(rows) and _compact(
+                cache, keep := (~done).nonzero().squeeze(1)):
+            rows, token, mask, next_pos = rows[keep], token[keep], mask[keep], next_pos[keep]
+            noise = None if noise is None else noise[keep]
+            done = done[keep]
         logits = model(input_ids=token[:, None], attention_mask=mask[:, : length + step + 1],
                        position_ids=next_pos + step,
                        cache_position=torch.tensor([length + step]), **extra).logits[:, -1]

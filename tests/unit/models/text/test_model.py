@@ -2,14 +2,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from conftest import SHIRT, requests, tiny_model
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from recgen.config import WEIGHTS_DIR
 from recgen.errors import ModelLoadError
-from recgen.models.text import DescriptionGenerator, TextModel
+from recgen.models.text import DescriptionGenerator, TextModel, sampling
 from recgen.models.text.gate import check_description
 from recgen.models.text.sampling import SamplingSettings, generate_ids
 
@@ -58,6 +60,37 @@ def test_greedy_batched_matches_transformers_generate(tiny: TextModel) -> None:
         ref_list = ref.tolist()
         eos = tiny.tokenizer.eos_token_id
         assert got == (ref_list[: ref_list.index(eos)] if eos in ref_list else ref_list)
+
+
+def test_rows_that_finish_early_leave_the_batch_without_changing_any_output(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The shipped model: its descriptions end at different lengths, and unlike a random tiny
+    # model its next token depends on the whole cached context, so a cache row mixed up in
+    # compaction shows in the text.
+    model = TextModel.from_pretrained(WEIGHTS_DIR / "text")
+    reqs = [replace(r, seed=r.seed + i) for i, r in enumerate(requests(6) * 4)]
+    prompts = model.prompts(reqs)
+
+    def decode() -> list[list[int]]:
+        return generate_ids(model.model, prompts, [r.seed for r in reqs],
+                            eos_id=model.tokenizer.eos_token_id,
+                            pad_id=model.tokenizer.pad_token_id, settings=model.meta.sampling,
+                            banned=model.special_ids())
+
+    monkeypatch.setattr(sampling, "_COMPACT_SHARE", float("inf"))
+    whole_batch = decode()
+    assert len({len(row) for row in whole_batch}) > 3  # rows end at different steps
+    compactions: list[int] = []
+    real_compact = sampling._compact
+
+    def spy(cache: Any, keep: torch.Tensor) -> bool:
+        compactions.append(int(keep.numel()))
+        return real_compact(cache, keep)
+
+    monkeypatch.setattr(sampling, "_COMPACT_SHARE", 0.25)
+    monkeypatch.setattr(sampling, "_compact", spy)
+    assert decode() == whole_batch
+    assert compactions and compactions[-1] < len(reqs)  # the batch did shrink
 
 
 def test_sampled_request_is_reproducible_whatever_the_batch(tiny: TextModel) -> None:
