@@ -248,7 +248,10 @@ def main() -> None:
             "products": products,
             "persona_sharing": not args.no_persona_sharing,
             "broker": settings.broker_url,
-            "generation_batch_size": settings.generation_batch_size,
+            "generation_batch_sizes": {
+                "text": settings.generation_text_batch_size,
+                "image": settings.generation_image_batch_size,
+            },
             "text_model": str(settings.text_model_path),
             "image_model": str(settings.image_model_path),
             "views_per_user": args.views_per_user,

@@ -156,12 +156,19 @@ Out = TypeVar("Out", GeneratedText, GeneratedImage)
 
 class GenerationEngine:
     def __init__(
-        self, *, text: TextEngine, image: ImageEngine, seed: int = 0, batch_size: int = 64
+        self,
+        *,
+        text: TextEngine,
+        image: ImageEngine,
+        seed: int = 0,
+        text_batch_size: int = 256,
+        image_batch_size: int = 64,
     ) -> None:
         self.text = text
         self.image = image
         self.seed = seed
-        self.batch_size = batch_size
+        self.text_batch_size = text_batch_size
+        self.image_batch_size = image_batch_size
 
     @property
     def model_versions(self) -> dict[str, str]:
@@ -198,9 +205,19 @@ class GenerationEngine:
         text_jobs = [j for j in jobs if j.kind == "text"]
         image_jobs = [j for j in jobs if j.kind == "image"]
         return [
-            *self._run(text_jobs, self._text_requests, self.text.generate, _identity(self.text)),
             *self._run(
-                image_jobs, self._image_requests, self.image.generate, _identity(self.image)
+                text_jobs,
+                self._text_requests,
+                self.text.generate,
+                _identity(self.text),
+                self.text_batch_size,
+            ),
+            *self._run(
+                image_jobs,
+                self._image_requests,
+                self.image.generate,
+                _identity(self.image),
+                self.image_batch_size,
             ),
         ]
 
@@ -234,10 +251,11 @@ class GenerationEngine:
         to_requests: Callable[[Sequence[AssetJob]], list[R]],
         model: Callable[[Sequence[R]], list[Out]],
         identity: tuple[str, str],
+        batch_size: int,
     ) -> list[Asset]:
         assets: list[Asset] = []
-        for start in range(0, len(jobs), self.batch_size):
-            batch = jobs[start : start + self.batch_size]
+        for start in range(0, len(jobs), batch_size):
+            batch = jobs[start : start + batch_size]
             try:
                 outputs = model(to_requests(batch))
                 if len(outputs) != len(batch):
@@ -320,5 +338,6 @@ def build_engine(settings: Settings) -> GenerationEngine:
         ),
         image=ModelHandle(generator.name, generator.version, images.generate),
         seed=settings.generation_seed,
-        batch_size=settings.generation_batch_size,
+        text_batch_size=settings.generation_text_batch_size,
+        image_batch_size=settings.generation_image_batch_size,
     )

@@ -69,7 +69,8 @@ def engine_or_stock(settings: Settings) -> GenerationEngine:
             text=ModelHandle(UNAVAILABLE, UNAVAILABLE, _refuse(exc)),
             image=ModelHandle(UNAVAILABLE, UNAVAILABLE, _refuse(exc)),
             seed=settings.generation_seed,
-            batch_size=settings.generation_batch_size,
+            text_batch_size=settings.generation_text_batch_size,
+            image_batch_size=settings.generation_image_batch_size,
         )
 
 

@@ -33,7 +33,8 @@ def _build_with_fault(settings: Settings) -> GenerationEngine:
         text=ModelHandle(text.name, text.version, generate),
         image=real.image,
         seed=real.seed,
-        batch_size=real.batch_size,
+        text_batch_size=real.text_batch_size,
+        image_batch_size=real.image_batch_size,
     )
 
 

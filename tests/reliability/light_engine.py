@@ -69,7 +69,8 @@ def build_light_engine(settings: Settings) -> GenerationEngine:
         text=ModelHandle("light-text", "l1", _text),
         image=_image_handle(settings),
         seed=settings.generation_seed,
-        batch_size=settings.generation_batch_size,
+        text_batch_size=settings.generation_text_batch_size,
+        image_batch_size=settings.generation_image_batch_size,
     )
 
 

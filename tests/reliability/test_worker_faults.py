@@ -81,7 +81,8 @@ def workers(own_pg: OwnPostgres, tmp_path_factory: pytest.TempPathFactory) -> It
         "RECGEN_LOCK_WAIT_S": "1",
         "RECGEN_MAX_DELIVERIES": "2",
         "RECGEN_PERSONA_SHARING": "false",
-        "RECGEN_GENERATION_BATCH_SIZE": "4",
+        "RECGEN_GENERATION_TEXT_BATCH_SIZE": "4",
+        "RECGEN_GENERATION_IMAGE_BATCH_SIZE": "4",
         "RECGEN_TEST_GEN_DELAY_S": "0.25",
     }
     saved = {k: os.environ.get(k) for k in env}

@@ -27,7 +27,9 @@ def test_same_product_and_persona_is_generated_once_per_kind() -> None:
 
 
 def test_seeds_are_deterministic_and_independent_of_batching() -> None:
-    engine = GenerationEngine(text=FakeText(), image=FakeImage(), seed=7, batch_size=1)
+    engine = GenerationEngine(
+        text=FakeText(), image=FakeImage(), seed=7, text_batch_size=1, image_batch_size=1
+    )
     first = {a.key: (a.seed, a.payload) for a in engine.generate([(PERSONA, product(1))])}
     both = engine.generate([(USER, product(5)), (PERSONA, product(1))])
     again = {a.key: (a.seed, a.payload) for a in both}
@@ -51,7 +53,7 @@ def test_provenance_is_complete() -> None:
 
 def test_one_failing_request_does_not_fail_its_batch() -> None:
     text = FakeText(fail_products={2})
-    engine = GenerationEngine(text=text, image=FakeImage(), batch_size=8)
+    engine = GenerationEngine(text=text, image=FakeImage(), text_batch_size=8, image_batch_size=8)
     assets = {
         a.product_id: a
         for a in engine.generate([(PERSONA, product(p)) for p in (1, 2, 3)], ["text"])
