@@ -70,6 +70,7 @@ class ProfileSource(Protocol):
     """What the jobs need of the profiles service (sessions are the caller's)."""
 
     def profile_for(self, session: Session, user_id: int) -> ProfileLike: ...
+    def profiles_for(self, session: Session, user_ids: Sequence[int]) -> Sequence[ProfileLike]: ...
     def candidates_many(self, profiles: Sequence[ProfileLike], k: int) -> list[list[int]]: ...
     def persona(self, persona_id: int) -> PersonaLike | None: ...
     def record_event(
@@ -335,7 +336,7 @@ def refresh_feeds(
     wanted: dict[int, tuple[Subject, list[int]]] = {}
     clock = Clock()
     with clock("profiles_s"), session_scope(ctx.sessions) as session:
-        profiles = [ctx.profiles.profile_for(session, u) for u in dict.fromkeys(user_ids)]
+        profiles = ctx.profiles.profiles_for(session, list(dict.fromkeys(user_ids)))
     with clock("retrieval_s"):
         # One FAISS search for the whole chunk: a matrix product instead of N vector ones.
         candidates = ctx.profiles.candidates_many(profiles, ctx.feed_size) if profiles else []

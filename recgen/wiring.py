@@ -38,6 +38,9 @@ class ServiceProfiles:
     def profile_for(self, session: Session, user_id: int) -> UserProfile:
         return self._service.profile_for(session, user_id)
 
+    def profiles_for(self, session: Session, user_ids: Sequence[int]) -> list[UserProfile]:
+        return self._service.profiles_for(session, user_ids)
+
     def candidates_many(self, profiles: Sequence[ProfileLike], k: int) -> list[list[int]]:
         """ProfileService.candidates_for for many profiles in one FAISS search."""
         index = self._service.item_index

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
 from recgen.profiles import ProfileService, open_service
@@ -61,6 +62,26 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
     with session_scope(factory) as session:
         batch = service.rebuild_all(session)
     assert len(batch.user_ids) == 25
+
+    ids = [u.user_id for u in users[:10]]
+    with session_scope(factory) as session:
+        one_by_one = [service.profile_for(session, u) for u in ids]
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    sa_event.listen(engine, "before_cursor_execute", count)
+    try:
+        with session_scope(factory) as session:
+            together = service.profiles_for(session, ids)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count)
+    # Profile rows and user rows in one query each (not two per user), and the same profiles.
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
+    for a, b in zip(one_by_one, together, strict=True):
+        assert (a.user_id, a.controls, a.event_count) == (b.user_id, b.controls, b.event_count)
+        np.testing.assert_array_equal(a.vector, b.vector)
 
     user = users[0]
     with session_scope(factory) as session:

@@ -114,6 +114,9 @@ class FakeProfiles:
         pid = user_id % self.personas
         return FakeProfile(user_id, [0.5, 0.5], PersonaControls(usage="Casual"), (0.1,), pid)
 
+    def profiles_for(self, session: Session, user_ids: Sequence[int]) -> list[FakeProfile]:
+        return [self.profile_for(session, u) for u in user_ids]
+
     def candidates_many(self, profiles: Sequence[FakeProfile], k: int) -> list[list[int]]:
         return [self.candidates[p.persona_id or 0][:k] for p in profiles]
 
