@@ -288,6 +288,11 @@ def main() -> None:
     args = parser.parse_args()
     faiss.omp_set_num_threads(args.threads)
     settings = get_settings()
+    if not (settings.index_dir / "items").is_dir():
+        raise SystemExit(
+            f"no item vectors in {settings.index_dir / 'items'}: run `recgen index rebuild` or "
+            "bench/feed_refresh_bench.py first (bench/run does), or set RECGEN_INDEX_DIR"
+        )
     items = ItemVectors.load(settings.index_dir / "items")
     catalog = read_styles(settings.data_dir / "myntra" / "styles.csv")
     features = ItemFeatures(catalog.products, items)
