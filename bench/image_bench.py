@@ -4,8 +4,9 @@
 
 The limit is the fp32 matmul rate measured in this run divided by the generator's FLOPs per
 image; the end-to-end figure includes latent sampling, the generator, the classifier gate and
-PNG encoding. Matmul and pipeline are measured in interleaved rounds (this machine is shared,
-so the load changes) and the median per-round fraction is reported.
+PNG encoding (batched, recgen.models.image.png). Matmul and pipeline are measured in
+interleaved rounds (this machine is shared, so the load changes) and the median per-round
+fraction is reported.
 """
 
 from __future__ import annotations
@@ -70,13 +71,15 @@ def fid_ratio(generator: ImageGenerator, path: Path) -> tuple[float | None, str]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--batch", type=int, help="default: generation_image_batch_size")
     parser.add_argument("--images", type=int, default=1024, help="images per batched round")
     parser.add_argument("--single", type=int, default=128, help="requests at batch 1")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     settings = get_settings()
     torch.set_num_threads(settings.torch_threads)
+    # The engine's own image batch size unless told otherwise: the bench measures what serves.
+    args.batch = args.batch or settings.generation_image_batch_size
     generator = ImageGenerator.from_pretrained(settings.image_model_path)
     pipe = ProductImageGenerator(generator,
                                  ImageClassifier.from_pretrained(settings.image_classifier_path))
