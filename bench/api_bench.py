@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -52,6 +50,7 @@ from recgen.store.migrate import upgrade  # noqa: E402
 from recgen.store.models import utcnow  # noqa: E402
 from recgen.store.repository import upsert_products  # noqa: E402
 from recgen.types import Product  # noqa: E402
+from tests.served import free_port, serve_command, served  # noqa: E402
 
 PG_ADMIN = os.environ.get(
     "RECGEN_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -92,12 +91,6 @@ def bare_app_factory() -> Any:
         return Response(await client.get(f"{prefix}:feed:{user_id}"), media_type="application/json")
 
     return app
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -184,36 +177,9 @@ def seed(db_url: str, cache: RedisAssetCache, users: int, items: int) -> int:
 
 @contextmanager
 def server(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
-    with tempfile.TemporaryFile() as log:
-        yield from _serve(command, env, port, log)
-
-
-def _serve(command: list[str], env: dict[str, str], port: int, log: Any) -> Iterator[str]:
-    proc = subprocess.Popen(
-        command,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code in (200, 404):
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                log.seek(0)
-                tail = log.read().decode()[-2000:]
-                raise RuntimeError(f"server {command} did not start:\n{tail}")
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+    # The bare app has no /health/live: its 404 says it is up.
+    with served(command, env, port, live_statuses=(200, 404)) as proc:
+        yield proc.url
 
 
 @contextmanager
@@ -330,7 +296,7 @@ def main() -> None:
                 "BENCH_PREFIX": prefix,
                 "RECGEN_EXPOSURE_DRAIN_IN_API": str(args.drain == "api").lower(),
             }
-            feed_port, bare_port = _free_port(), _free_port()
+            feed_port, bare_port = free_port(), free_port()
             options = uvicorn_options(
                 host="127.0.0.1", port=bare_port, workers=args.workers, access_log=False
             )
@@ -340,16 +306,7 @@ def main() -> None:
                 "import sys, uvicorn; sys.path.insert(0, 'bench');"
                 f"uvicorn.run('api_bench:bare_app_factory', **{options!r})",
             ]
-            feed_cmd = [
-                sys.executable,
-                "-c",
-                "from recgen.cli import main; main()",
-                "serve",
-                "--port",
-                str(feed_port),
-                "--workers",
-                str(args.workers),
-            ]
+            feed_cmd = serve_command(feed_port, workers=args.workers)
             drain_cmd = [
                 "nice",
                 "-n",

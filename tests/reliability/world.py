@@ -6,9 +6,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import redis
+from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
 from recgen.cache import Feed, FeedItem, RedisAssetCache
@@ -42,6 +44,22 @@ def api_settings(database_url: str, redis_base: str, prefix: str, **extra: Any) 
         "exposure_drain_interval_seconds": 0.5,
     }
     return Settings(**{**fields, **extra})
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The fields given to ``settings`` as the RECGEN_* variables that make a served API (or a
+    worker) build the same settings: ``api_settings(...)`` for ``recgen serve``."""
+    env = {}
+    for name in sorted(settings.model_fields_set):
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, bool):
+            value = str(value).lower()
+        if not isinstance(value, str | int | float | Path):
+            raise TypeError(f"{name}: no environment form for {type(value).__name__}")
+        env[f"RECGEN_{name.upper()}"] = str(value)
+    return env
 
 
 def seed(database_url: str) -> None:
@@ -79,9 +97,13 @@ def put_generated_feed(redis_url: str, prefix: str, user_id: int, products: Sequ
 
 def stored_event_ids(database_url: str, event_ids: Sequence[str]) -> set[str]:
     engine = make_engine(database_url)
+    found: set[str | None] = set()
+    ids = list(event_ids)
     with session_scope(session_factory(engine)) as session:
-        found = set(session.scalars(
-            select(InteractionRow.event_id).where(InteractionRow.event_id.in_(list(event_ids)))))
+        # In chunks: one bound parameter per id, and PostgreSQL takes at most 65535 a query.
+        for start in range(0, len(ids), 10_000):
+            found.update(session.scalars(select(InteractionRow.event_id).where(
+                InteractionRow.event_id.in_(ids[start:start + 10_000]))))
     engine.dispose()
     return {e for e in found if e is not None}
 
