@@ -17,7 +17,9 @@ the same job functions as the workers (:mod:`recgen.jobs`) in a small thread poo
 the API's ``cache`` so that jobs and API share one in-memory cache.
 
 ``celery_config(settings)`` is the one Celery configuration shared by this client and by the
-worker app, so both always agree on serializer, queue and broker transport options.
+worker app, so both always agree on serializer, queue and broker transport options. The broker
+is Redis or RabbitMQ, chosen by ``broker_url`` alone (``redis://`` or ``amqp://``);
+``ping_broker(url, timeout_s)`` is the readiness check for either.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
+import redis
 from celery import Celery
 from celery.backends.redis import RedisBackend
+from kombu.connection import Connection
 
 from recgen.types import AssetKind
 
@@ -70,6 +74,39 @@ def generation_kwargs(
     }
 
 
+# Brokers that emulate acknowledgements with a visibility timeout (kombu's virtual transports).
+# AMQP acknowledges natively: RabbitMQ redelivers an unacked message as soon as the consumer's
+# connection closes, and bounds how long one may stay unacked by its own ``consumer_timeout``.
+VISIBILITY_TIMEOUT_SCHEMES = ("redis://", "rediss://", "redis+socket://", "sentinel://", "sqs://")
+
+
+def broker_transport_options(settings: Settings) -> dict[str, Any]:
+    """Transport options for the configured broker (empty for AMQP: nothing to emulate)."""
+    if settings.broker_url.startswith(VISIBILITY_TIMEOUT_SCHEMES):
+        # Unacked messages are redelivered after this; it must outlive the longest task.
+        return {"visibility_timeout": settings.visibility_timeout_s}
+    return {}
+
+
+def ping_broker(broker_url: str, timeout_s: float) -> None:
+    """Raise unless the broker accepts a connection (readiness probes): Redis or AMQP."""
+    if broker_url.startswith(("redis://", "rediss://")):
+        client: redis.Redis[bytes] = redis.Redis.from_url(
+            broker_url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return
+    # Any other kombu transport (amqp://, pyamqp://, ...): open and close one connection,
+    # without kombu's retry interval (the probe has its own deadline).
+    with Connection(broker_url, connect_timeout=timeout_s) as conn:  # type: ignore[no-untyped-call]
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout_s)
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings for both the client and the workers (see docs/engine.md for why)."""
     return {
@@ -89,8 +126,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "task_time_limit": settings.task_time_limit_s,
         "task_soft_time_limit": max(1, settings.task_time_limit_s - 30),
-        # Redis/SQS redeliver unacked messages after this; it must outlive the longest task.
-        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "broker_transport_options": broker_transport_options(settings),
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
         "result_expires": 24 * 3600,
         "task_track_started": True,

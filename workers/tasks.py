@@ -135,10 +135,13 @@ def refresh_stale_feeds(self: Task) -> dict[str, Any]:
     size = current.refresh_chunk_size
     stale = stale_user_ids(ctx, limit=size * current.refresh_max_chunks)
     chunks = [stale[i : i + size] for i in range(0, len(stale), size)]
-    for chunk in chunks:
-        refresh_feeds.apply_async(kwargs={"user_ids": chunk}, queue=current.celery_queue)
+    sent = [
+        str(refresh_feeds.apply_async(kwargs={"user_ids": chunk}, queue=current.celery_queue).id)
+        for chunk in chunks
+    ]
     log.info("refresh_stale_feeds: %d stale users in %d chunks", len(stale), len(chunks))
-    return {"stale": len(stale), "chunks": len(chunks)}
+    # The chunk task ids, so that a tick's fan-out can be followed (and is, by the tests).
+    return {"stale": len(stale), "chunks": len(chunks), "tasks": sent}
 
 
 @app.task(name=TASK_RECORD_EVENTS, max_retries=_max_retries(), **RETRY_OPTIONS)

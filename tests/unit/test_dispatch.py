@@ -63,6 +63,17 @@ def test_celery_config_is_json_only_and_acks_late(monkeypatch: pytest.MonkeyPatc
     assert vt > conf["task_time_limit"]
 
 
+def test_visibility_timeout_is_only_given_to_brokers_that_emulate_acks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # AMQP acknowledges natively; kombu would pass the option to amqp.Connection, which
+    # silently ignores it.
+    monkeypatch.setenv("RECGEN_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    conf = celery_config(load_settings())
+    assert conf["broker_transport_options"] == {}
+    assert conf["task_acks_late"] and conf["worker_prefetch_multiplier"] == 1
+
+
 def test_visibility_timeout_must_outlive_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECGEN_TASK_TIME_LIMIT_S", "600")
     monkeypatch.setenv("RECGEN_VISIBILITY_TIMEOUT_S", "300")

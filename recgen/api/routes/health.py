@@ -6,7 +6,6 @@ import asyncio
 import time
 from typing import Any
 
-import redis
 from fastapi import APIRouter
 from fastapi.responses import Response
 from sqlalchemy import text
@@ -15,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from recgen.api.deps import StateDep
 from recgen.api.errors import JsonResponse
 from recgen.api.state import AppState
+from recgen.dispatch import ping_broker
 from recgen.store.db import session_scope
 
 router = APIRouter(tags=["health"])
@@ -32,16 +32,8 @@ def _database(state: AppState) -> None:
 
 
 def _broker(state: AppState) -> None:
-    # Celery's broker is Redis too, possibly another database or host: ping that one.
-    client: redis.Redis[bytes] = redis.Redis.from_url(
-        state.settings.broker_url,
-        socket_timeout=CHECK_TIMEOUT_S,
-        socket_connect_timeout=CHECK_TIMEOUT_S,
-    )
-    try:
-        client.ping()
-    finally:
-        client.close()
+    # Celery's broker: Redis (possibly another database or host) or RabbitMQ.
+    ping_broker(state.settings.broker_url, CHECK_TIMEOUT_S)
 
 
 async def _check(name: str, probe: Any) -> tuple[str, dict[str, Any]]:

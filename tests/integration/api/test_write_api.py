@@ -14,6 +14,7 @@ from recgen.store.db import session_scope
 from recgen.store.models import UserRow
 from recgen.store.repository import add_interactions
 from tests.integration.api.support import RecordingDispatcher
+from tests.integration.worker_world import AMQP_TEST_URL
 
 pytestmark = pytest.mark.integration
 
@@ -248,3 +249,10 @@ def test_readiness_reports_a_dead_dependency(api: TestClient, state: AppState) -
     assert ready.status_code == 503
     assert ready.json()["checks"]["broker"]["ok"] is False
     assert ready.json()["checks"]["database"]["ok"] is True
+
+
+def test_readiness_pings_a_rabbitmq_broker(api: TestClient, state: AppState) -> None:
+    state.settings = state.settings.model_copy(update={"broker_url": AMQP_TEST_URL})
+    ready = api.get("/health/ready")
+    assert ready.status_code == 200, ready.json()
+    assert ready.json()["checks"]["broker"]["ok"] is True

@@ -1,0 +1,80 @@
+"""Celery beat's periodic task through a real worker process: ``recgen.refresh_stale_feeds`` sent
+by name with beat's own schedule options (what ``recgen beat`` sends each interval), on the
+Redis broker and on RabbitMQ, over users whose feeds are missing, old or fresh. The light
+engine generates (the fan-out is under test, not the models)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from recgen.cache import Feed
+from recgen.dispatch import TASK_REFRESH_STALE_FEEDS, celery_config
+from tests.integration.worker_world import (
+    AMQP_TEST_URL,
+    WorkerWorld,
+    require_rabbitmq,
+    worker_world,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+USERS = list(range(1, 8))
+FRESH = (2, 5)  # feeds written just now: skipped
+OLD = (3,)  # a feed older than feed_max_age_s: stale, like the users without a feed
+CHUNK_SIZE, MAX_CHUNKS = 2, 2
+# Stale users in id order (1, 3, 4, 6, 7), capped at MAX_CHUNKS x CHUNK_SIZE per tick.
+REFRESHED = (1, 3, 4, 6)
+NEXT_TICK = (7,)
+
+
+@pytest.fixture(params=["redis", "amqp"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WorkerWorld]:
+    env = {
+        "RECGEN_REFRESH_CHUNK_SIZE": str(CHUNK_SIZE),
+        "RECGEN_REFRESH_MAX_CHUNKS": str(MAX_CHUNKS),
+        "RECGEN_BEAT_REFRESH_INTERVAL_S": "120",  # the tick's lock lives this long
+    }
+    if request.param == "amqp":
+        require_rabbitmq()
+        env["RECGEN_BROKER_URL"] = AMQP_TEST_URL
+    with worker_world(tmp_path, users=USERS, env=env) as built:
+        yield built
+
+
+def test_beat_tick_fans_stale_users_out_in_chunks(world: WorkerWorld) -> None:
+    now = time.time()
+    old = now - world.settings.feed_max_age_s - 3600
+    world.cache.put_feeds(
+        [Feed(user_id=u, generated_at=now, model_versions={"text": "old"}) for u in FRESH]
+        + [Feed(user_id=u, generated_at=old, model_versions={"text": "old"}) for u in OLD]
+    )
+    entry = celery_config(world.settings)["beat_schedule"]["refresh-stale-feeds"]
+    assert entry["task"] == TASK_REFRESH_STALE_FEEDS
+    with world.worker("beat.log"):
+        # Two ticks back to back, as from two beats started by mistake: only one fans out.
+        # No queue given: beat sends to the default queue of the shared configuration.
+        ticks = [world.client.send_task(entry["task"], **entry["options"]).id for _ in range(2)]
+        (state, tick), (again_state, again) = [world.wait(t) for t in ticks]
+        assert state == again_state == "SUCCESS", (tick, again)
+        assert "skipped" in again
+        assert tick["stale"] == len(REFRESHED) and tick["chunks"] == MAX_CHUNKS
+        chunks = [world.wait(t) for t in tick["tasks"]]
+    assert [(s, summary["users"]) for s, summary in chunks] == [("SUCCESS", CHUNK_SIZE)] * 2
+    assert sum(summary["generated"] for _, summary in chunks) > 0
+
+    for user in REFRESHED:
+        feed = world.cache.get_feed(user)
+        assert feed is not None and feed.generated_at > now, user
+        assert len(feed.items) == world.settings.feed_size
+        keys = [k for item in feed.items for k in (item.text_key, item.image_key) if k]
+        assert keys and world.cache.missing(keys) == []
+    for user in FRESH:  # untouched
+        feed = world.cache.get_feed(user)
+        assert feed is not None and feed.generated_at == now and not feed.items
+    for user in NEXT_TICK:
+        assert world.cache.get_feed(user) is None
+    assert {row.user_id for row in world.audit()} == set(REFRESHED)
