@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     api_recent_feeds: int = Field(default=50_000, ge=0)
     # Revoking a key takes effect on every server within this many seconds.
     api_key_cache_seconds: float = Field(default=30.0, ge=0.0)
+    # Deadline of each async Redis call of the API (feed script, asset GET); past it the feed
+    # is served with stock content, as when Redis is down.
+    api_redis_timeout_seconds: float = Field(default=5.0, gt=0.0)
     feed_max_limit: int = Field(default=100, gt=0)
     # What users outside any running experiment see.
     feed_default_content: Literal["generated", "stock"] = "generated"

@@ -62,8 +62,11 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
             "(RECGEN_CACHE_BACKEND=redis) and redis_url"
         )
     sessions = session_factory(make_engine(settings.database_url))
+    # No socket_timeout (redis-py would wrap every command's send in asyncio.wait_for, a Task
+    # per command): each async call is bounded by redis_deadline.redis_call instead. None, not
+    # omitted: redis-py's default is 5 s.
     redis_async: aioredis.Redis[bytes] = aioredis.Redis.from_url(
-        settings.redis_url, socket_timeout=5, socket_connect_timeout=5
+        settings.redis_url, socket_timeout=None, socket_connect_timeout=5
     )
     redis_sync: redis.Redis[bytes] = redis.Redis.from_url(
         settings.redis_url, socket_timeout=5, socket_connect_timeout=5
@@ -82,7 +85,12 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
         keys=KeyCache(sessions, settings.api_key_cache_seconds),
         experiments=ExperimentCache(sessions),
         stock=StockCatalog(sessions),
-        feeds=FeedReader(redis_async, prefix=settings.cache_prefix, stream=stream),
+        feeds=FeedReader(
+            redis_async,
+            prefix=settings.cache_prefix,
+            stream=stream,
+            timeout=settings.api_redis_timeout_seconds,
+        ),
         drainer=ExposureDrainer(
             redis_sync, sessions, stream=stream, batch=settings.exposure_drain_batch
         ),

@@ -15,10 +15,12 @@ is None when its gate rejected the asset, which means stock content and no regen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
+
+from recgen.api.redis_deadline import redis_call
 
 _SERVE_SCRIPT = """
 local raw = redis.call('GET', KEYS[1])
@@ -82,8 +84,7 @@ return out
 _HEADER, _ITEM_FIELDS = 7, 6
 
 
-@dataclass(frozen=True, slots=True)
-class ServedItem:
+class ServedItem(NamedTuple):  # a tuple: ~5x cheaper to build than a frozen dataclass
     product_id: int
     exposure_id: str
     text: str | None  # the generated description, None = stock
@@ -108,18 +109,22 @@ class FeedReader:
         *,
         prefix: str,
         stream: str,
+        timeout: float,
         regenerate_lock_ms: int = 60_000,
     ) -> None:
         self._prefix = prefix.rstrip(":") + ":"
         self._stream = stream
         self._lock_ms = str(regenerate_lock_ms)
         self._client = client
+        # Each call's deadline (the client has no socket timeout: see redis_deadline).
+        self._timeout = timeout
         self._script = client.register_script(_SERVE_SCRIPT)
 
     async def claim_refresh(self, user_id: int) -> bool:
         """True for the first caller in a lock period: only it enqueues a feed refresh."""
         key = f"{self._prefix}lock:refresh:{int(user_id)}"
-        return bool(await self._client.set(key, b"1", nx=True, px=int(self._lock_ms)))
+        claim = self._client.set(key, b"1", nx=True, px=int(self._lock_ms))
+        return bool(await redis_call(claim, self._timeout))
 
     def feed_key(self, user_id: int) -> str:
         return f"{self._prefix}feed:{int(user_id)}"
@@ -136,32 +141,33 @@ class FeedReader:
         token: str,
     ) -> ServedFeed | None:
         """Serve and log the user's feed; None when the user has no feed in the cache."""
-        raw: Any = await self._script(
-            keys=[
-                self.feed_key(user_id),
-                self._stream,
-                f"{self._prefix}lock:regenerate:{int(user_id)}",
-            ],
+        user = int(user_id)
+        script = self._script(
+            keys=[self.feed_key(user), self._stream, f"{self._prefix}lock:regenerate:{user}"],
             args=[
                 self._prefix,
-                f"{'1' if want_generated else '0'}|{limit}|{int(user_id)}|"
+                f"{'1' if want_generated else '0'}|{limit}|{user}|"
                 f"{'' if experiment_id is None else experiment_id}|{arm or ''}|{served_at!r}|"
                 f"{token}|{self._lock_ms}|",
             ],
         )
+        raw: Any = await redis_call(script, self._timeout)
         if raw is None:
             return None
-        header, fields = raw[:_HEADER], raw[_HEADER:]
+        header = raw[:_HEADER]
+        fields = iter(raw[_HEADER:])  # 6 fields per item: zip takes them in turn
         items = [
             ServedItem(
-                product_id=int(fields[i]),
-                exposure_id=fields[i + 1].decode(),
-                text=fields[i + 2].decode() or None,
-                image_key=fields[i + 3].decode() or None,
-                text_rejected=bool(fields[i + 4]),
-                image_rejected=bool(fields[i + 5]),
+                int(pid),
+                eid.decode(),
+                text.decode() or None,
+                image.decode() or None,
+                bool(text_rejected),
+                bool(image_rejected),
             )
-            for i in range(0, len(fields), _ITEM_FIELDS)
+            for pid, eid, text, image, text_rejected, image_rejected in zip(
+                *[fields] * _ITEM_FIELDS, strict=True
+            )
         ]
         versions = orjson.loads(header[1])
         return ServedFeed(

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recgen.api.deps import V1, StateDep
 from recgen.api.errors import ApiError
+from recgen.api.redis_deadline import redis_call
 from recgen.api.schemas import ERRORS, MAX_PRODUCT_ID
 
 router = APIRouter(prefix=V1, tags=["assets"])
@@ -47,7 +48,10 @@ async def get_asset(
             f"{key!r} is not an asset key (asset:text:... or asset:image:...)",
             [{"loc": "path.key", "message": "not an asset key"}],
         )
-    payload = await state.redis_async.get(f"{state.settings.cache_prefix}:{key}")
+    payload = await redis_call(
+        state.redis_async.get(f"{state.settings.cache_prefix}:{key}"),
+        state.settings.api_redis_timeout_seconds,
+    )
     if payload is None:
         raise ApiError(
             404,
