@@ -28,9 +28,9 @@ training facts), `validation_metrics.json`. Load with
   No batch norm, so a sample never depends on the rest of its batch (reproducible per-request
   seeds). Channels-last for oneDNN.
 - **Template residual**: the output is `tanh(network + T[article])`, with `T` the atanh of the
-  article's mean training photo. On this shared 2-core CPU the training run gets only a few
-  hundred steps; the template gives the right silhouette from step 0, so those steps are spent
-  on colour, detail and variety. Its cost: samples of one article share a silhouette prior.
+  article's mean training photo. On a 2-core CPU a training run gets a few thousand steps;
+  the template gives the right silhouette from step 0, so those steps are spent on colour,
+  detail and variety. Its cost: samples of one article share a silhouette prior.
 - **Discriminator**: spectral-normalised strided convs (24-48-96-192 channels), sum pooling,
   a linear realness head plus **projection** terms for article and colour (Miyato & Koyama).
 - **Loss**: **hinge**; Adam 2e-4, betas (0, 0.99), batch 32.
@@ -43,16 +43,14 @@ training facts), `validation_metrics.json`. Load with
 - Designed for 128x128 on a GPU: `GeneratorConfig(image_size=128, channels=(...5 stages))`
   adds a block; nothing else assumes 64.
 
-## Training run (this machine: 2 shared CPU cores, no GPU)
-Wall-clock budgeted: `recgen train image --minutes 32` trains the classifier, then the cGAN
-for 32 minutes of training wall time, then the MLP-GAN baseline for the same 32 minutes
-**after** the cGAN (sequentially: no core was free to run them concurrently; the machine was
-shared with four other engineers' jobs, load average 8-12 on 2 cores, so each run got only a
-fraction of one core: the cGAN made only the steps listed below, well under one epoch).
-Overlaps with this project's own jobs: the classifier's first run (nice 5) and unit tests ran
-during the cGAN's first 20 minutes; the classifier's second run (nice 15) during the
-baseline's first 17 minutes. Checkpoints every 5 minutes in `var/image_train/cgan/` (resumable),
-sample grids in `var/image_train/cgan/samples/`.
+## Training run (this machine: 2 CPU cores, no GPU)
+Wall-clock budgeted: `recgen train image --stages gan,baseline,eval --minutes 30 --threads 1`
+trained the cGAN for 30 minutes of training wall time, then the MLP-GAN baseline for the same
+30 minutes **after** it (sequentially, one torch thread each, so each had one core; the other
+core ran this project's unit tests and a low-priority embedding job during both), then
+evaluated both (61 minutes in all). The classifier is an earlier run's (`--stages classifier`,
+see its card). Checkpoints every 5 minutes in `var/image_train/cgan/` (resumable), sample grids
+in `var/image_train/cgan/samples/`.
 
 ```
 {{generator_training}}
