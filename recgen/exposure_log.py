@@ -15,6 +15,9 @@ Guarantee: every exposure whose feed response was sent is in Redis before the re
 (the XADD is in the script the response waits for; if it fails the request fails) and reaches
 SQL exactly once as long as Redis keeps the entry (with AOF ``appendfsync everysec`` a Redis
 crash can lose at most the last second). Malformed entries go to ``<stream>:dead`` for a human.
+When Redis itself is down the feed serves stock content and writes its entry straight to SQL
+(:func:`store_entry`); if the database is down too, that one response's exposures are lost and
+logged as an error.
 """
 
 from __future__ import annotations
@@ -39,26 +42,36 @@ DRAIN_GROUP = "recgen-exposure-drain"
 _INSERT_CHUNK = 2000
 
 
+def exposure_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows for ``add_exposures`` from an entry (the format in the module doc)."""
+    served_at = datetime.fromtimestamp(float(entry["t"]), UTC)
+    return [
+        {
+            "id": str(eid),
+            "experiment_id": None if entry["e"] is None else int(entry["e"]),
+            "user_id": int(entry["u"]),
+            "product_id": int(pid),
+            "arm": None if entry["a"] is None else str(entry["a"]),
+            "content": str(content),
+            "asset_key": key,
+            "served_at": served_at,
+        }
+        for eid, pid, content, key in entry["i"]
+    ]
+
+
 def decode_entry(payload: bytes) -> list[dict[str, Any]]:
     """Rows for ``add_exposures``; raises ValueError on a malformed entry."""
     try:
-        data = orjson.loads(payload)
-        served_at = datetime.fromtimestamp(float(data["t"]), UTC)
-        return [
-            {
-                "id": str(eid),
-                "experiment_id": None if data["e"] is None else int(data["e"]),
-                "user_id": int(data["u"]),
-                "product_id": int(pid),
-                "arm": None if data["a"] is None else str(data["a"]),
-                "content": str(content),
-                "asset_key": key,
-                "served_at": served_at,
-            }
-            for eid, pid, content, key in data["i"]
-        ]
+        return exposure_rows(orjson.loads(payload))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed exposure entry: {exc}") from exc
+
+
+def store_entry(sessions: sessionmaker[Session], entry: dict[str, Any]) -> int:
+    """Write one entry's exposures to SQL directly, for when the stream (Redis) is down."""
+    with session_scope(sessions) as session:
+        return add_exposures(session, exposures=exposure_rows(entry))
 
 
 class ExposureDrainer:

@@ -22,6 +22,7 @@ from tests.reliability.world import (
     put_generated_feed,
     seed,
     stored_event_ids,
+    stored_exposures,
 )
 
 RECOVERY_BOUND_S = 10.0
@@ -61,6 +62,11 @@ def test_api_serves_stock_refuses_nothing_silently_and_recovers(
         assert all(i["content"] == "stock" and i["text"] == i["title"] for i in body["items"])
         stranger = client.get("/v1/feed/8", params={"limit": 3})
         assert stranger.status_code == 200 and len(stranger.json()["items"]) == 3
+        # What was shown in the outage is logged, straight to SQL (the stream is in Redis).
+        shown = {i["exposure_id"]: i["product_id"] for i in body["items"]}
+        assert stored_exposures(migrated_pg_url, list(shown)) == {
+            eid: (7, pid, "stock") for eid, pid in shown.items()
+        }
 
         ready = client.get("/health/ready")
         assert ready.status_code == 503 and ready.json()["checks"]["redis"]["ok"] is False

@@ -17,7 +17,7 @@ from recgen.cache import Feed, FeedItem, RedisAssetCache
 from recgen.config import Settings
 from recgen.store.api_keys import create_api_key
 from recgen.store.db import make_engine, session_factory, session_scope
-from recgen.store.models import InteractionRow
+from recgen.store.models import ExposureRow, InteractionRow
 from recgen.store.repository import upsert_products
 from recgen.types import Product
 from recgen.vectors.testing import make_products
@@ -106,6 +106,18 @@ def stored_event_ids(database_url: str, event_ids: Sequence[str]) -> set[str]:
                 InteractionRow.event_id.in_(ids[start:start + 10_000]))))
     engine.dispose()
     return {e for e in found if e is not None}
+
+
+def stored_exposures(database_url: str, ids: Sequence[str]) -> dict[str, tuple[int, int, str]]:
+    """(user, product, content) of each stored exposure among ``ids``."""
+    engine = make_engine(database_url)
+    with session_scope(session_factory(engine)) as session:
+        rows = session.execute(
+            select(ExposureRow.id, ExposureRow.user_id, ExposureRow.product_id,
+                   ExposureRow.content).where(ExposureRow.id.in_(list(ids)))
+        ).all()
+    engine.dispose()
+    return {row.id: (row.user_id, row.product_id, row.content) for row in rows}
 
 
 def count_interactions(database_url: str) -> int:

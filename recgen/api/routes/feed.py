@@ -14,6 +14,7 @@ import orjson
 import redis
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from recgen.api.deps import V1, authenticate, scopes_for
 from recgen.api.errors import ApiError
@@ -21,6 +22,7 @@ from recgen.api.feed_reader import ServedFeed
 from recgen.api.schemas import ERRORS, FeedOut, UserIdPath
 from recgen.api.state import AppState
 from recgen.experiments import assign
+from recgen.exposure_log import store_entry
 
 log = logging.getLogger(__name__)
 FEED_SCOPES = scopes_for("recommender", "backend")
@@ -102,7 +104,9 @@ async def get_feed(
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         # The feed lives in Redis; without it the user still gets products, with stock content.
         log.warning("Redis unavailable, serving stock feed to user %s: %s", user_id, exc)
-        degraded = await _degraded(state, user_id, limit, arm, experiment_id, token)
+        degraded = await _degraded(
+            state, user_id, limit, arm, experiment_id, None if forced else experiment_id, token
+        )
         return Response(
             degraded, media_type="application/json", headers={"Cache-Control": "no-store"}
         )
@@ -136,12 +140,14 @@ async def _degraded(
     limit: int,
     arm: str | None,
     experiment_id: int | None,
+    logged_experiment_id: int | None,
     token: str,
 ) -> bytes:
     """Stock content for the user's last served products (else the default products).
 
-    Exposure ids are still given so clients keep one format, but nothing is logged: the
-    exposure stream is in Redis too, and stock shown in an outage is not an arm's treatment.
+    The exposure stream is in Redis too, so the exposures go straight to SQL (one small
+    transaction; outages are rare): content "stock" under the user's arm, as the serving
+    script logs a generated-arm item whose asset is missing.
     """
     recent = state.recent.get(user_id)
     product_ids = list(recent[:limit]) if recent else await state.stock.default_ids(limit)
@@ -163,6 +169,17 @@ async def _degraded(
             }
         )
     state.metrics.feed_items.labels("stock").inc(len(items))
+    entry = {
+        "u": user_id,
+        "e": logged_experiment_id,
+        "a": arm,
+        "t": time.time(),
+        "i": [[item["exposure_id"], item["product_id"], "stock", None] for item in items],
+    }
+    try:
+        await run_in_threadpool(store_entry, state.sessions, entry)
+    except Exception:  # the database is down too: the user still gets the stock feed
+        log.exception("could not log %d exposures of a degraded feed", len(items))
     return orjson.dumps(
         {
             "user_id": user_id,
