@@ -47,6 +47,14 @@ def _commit() -> str:
         return "unknown"
 
 
+def _met(value: Any, target: str) -> str:
+    """"yes"/"no" for a number against ">= x" / "<= x"; "-" when not measured."""
+    if not isinstance(value, int | float):
+        return "-"
+    op, bound = target.split()
+    return "yes" if (value >= float(bound) if op == ">=" else value <= float(bound)) else "no"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("inputs", nargs="+", type=Path)
@@ -61,7 +69,9 @@ def main() -> None:
         "machine": _machine(),
     }
     for figures in benches.values():
-        merged.update({k: v for k, v in figures.items() if k in HEADLINE})
+        # A bench gives its headline figures at its top level or under "headline".
+        for source in (figures, figures.get("headline", {})):
+            merged.update({k: v for k, v in source.items() if k in HEADLINE})
     merged["benchmarks"] = benches
     args.json.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
 
@@ -72,13 +82,16 @@ def main() -> None:
         f"({merged['machine']['cores']} cores). Produced by `bench/run`; every ratio compares "
         "figures measured in the same run.",
         "",
-        "| figure | value | target | what |",
-        "| --- | --- | --- | --- |",
+        "| figure | value | target | met | what |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for key, (target, what) in HEADLINE.items():
         value = merged.get(key, "not measured")
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        lines.append(f"| `{key}` | {shown} | {target} | {what} |")
+        lines.append(f"| `{key}` | {shown} | {target} | {_met(value, target)} | {what} |")
+    source = benches.get("image_bench", {}).get("image_fid_ratio_source")
+    if source:
+        lines += ["", f"`image_fid_ratio_vs_mlp_baseline`: {source}."]
     for name, figures in benches.items():
         lines += ["", f"## {name}", "", "```json", json.dumps(figures, indent=2), "```"]
     args.md.write_text("\n".join(lines) + "\n")
