@@ -24,6 +24,7 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repository import upsert_products
 from tests.integration.tiny_models import save_tiny_image_models
+from tests.reliability.world import worker_env
 from workers.process import celery_worker, wait_for_task
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -67,16 +68,13 @@ def world(
 ) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("workers")
     run = uuid.uuid4().hex[:8]
-    env = {
-        "RECGEN_ENV": "test",
-        "RECGEN_DATABASE_URL": migrated_pg_url,
-        "RECGEN_INDEX_DIR": str(tmp / "indexes"),
-        "RECGEN_CACHE_PREFIX": f"recgen-test-{run}",
-        "RECGEN_CELERY_QUEUE": f"recgen-test-{run}",
-        "RECGEN_TORCH_THREADS": "1",
-        "RECGEN_LOCK_WAIT_S": "2",
-        "RECGEN_MAX_DELIVERIES": "2",
-    }
+    env = worker_env(
+        migrated_pg_url,
+        tmp / "indexes",
+        f"recgen-test-{run}",
+        RECGEN_LOCK_WAIT_S="2",
+        RECGEN_MAX_DELIVERIES="2",
+    )
     products = read_styles(data_dir / "myntra" / "styles.csv").products[:PRODUCTS]
     with session_scope(session_factory(make_engine(migrated_pg_url))) as session:
         upsert_products(session, products=products)

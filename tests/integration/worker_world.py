@@ -34,7 +34,7 @@ from recgen.store.experiments import ensure_users
 from recgen.store.models import GeneratedAssetRow
 from recgen.vectors.testing import random_item_vectors
 from tests.conftest import PG_ADMIN_URL
-from tests.reliability.world import PRODUCTS, fresh_database
+from tests.reliability.world import PRODUCTS, fresh_database, worker_env
 from workers.process import celery_worker, wait_for_task
 
 AMQP_TEST_URL = os.environ.get("RECGEN_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -126,17 +126,14 @@ def worker_world(
         engine.dispose()
         random_item_vectors(PRODUCTS).save(tmp / "indexes" / "items")
         run = uuid.uuid4().hex[:8]
-        full = {
-            "RECGEN_ENV": "test",
-            "RECGEN_DATABASE_URL": db_url,
-            "RECGEN_INDEX_DIR": str(tmp / "indexes"),
-            "RECGEN_CACHE_PREFIX": f"recgen-test-{run}",
-            "RECGEN_CELERY_QUEUE": f"recgen-test-{run}",
-            "RECGEN_TORCH_THREADS": "1",
-            "RECGEN_LOCK_WAIT_S": "1",
-            "RECGEN_PERSONA_SHARING": "false",
+        full = worker_env(
+            db_url,
+            tmp / "indexes",
+            f"recgen-test-{run}",
+            RECGEN_LOCK_WAIT_S="1",
+            RECGEN_PERSONA_SHARING="false",
             **(env or {}),
-        }
+        )
         with _environ(full):
             settings = load_settings()
             redis_client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url)

@@ -23,7 +23,7 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.experiments import ensure_users
 from recgen.vectors.testing import random_item_vectors
 from tests.integration.tiny_models import save_tiny_image_models
-from tests.reliability.world import PRODUCTS, seed
+from tests.reliability.world import PRODUCTS, seed, worker_env
 from workers.process import celery_worker, wait_for_task
 
 
@@ -86,17 +86,15 @@ def test_worker_with_a_corrupted_model_serves_stock(
         ensure_users(session, user_ids=[42])
     random_item_vectors(PRODUCTS).save(tmp_path / "indexes" / "items")
     run = uuid.uuid4().hex[:8]
-    env = {
-        "RECGEN_ENV": "test",
-        "RECGEN_DATABASE_URL": migrated_pg_url,
-        "RECGEN_INDEX_DIR": str(tmp_path / "indexes"),
-        "RECGEN_CACHE_PREFIX": f"rel-{run}",
-        "RECGEN_CELERY_QUEUE": f"rel-{run}",
-        "RECGEN_IMAGE_MODEL_PATH": str(generator),
-        "RECGEN_IMAGE_CLASSIFIER_PATH": str(classifier),
-        "RECGEN_TEST_REAL_IMAGE": "1",
-        "RECGEN_PERSONA_SHARING": "false",
-    }
+    env = worker_env(
+        migrated_pg_url,
+        tmp_path / "indexes",
+        f"rel-{run}",
+        RECGEN_IMAGE_MODEL_PATH=str(generator),
+        RECGEN_IMAGE_CLASSIFIER_PATH=str(classifier),
+        RECGEN_TEST_REAL_IMAGE="1",
+        RECGEN_PERSONA_SHARING="false",
+    )
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     settings = load_settings()

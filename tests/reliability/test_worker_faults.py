@@ -26,7 +26,7 @@ from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow
 from recgen.vectors.testing import random_item_vectors
 from tests.reliability.services import OwnPostgres
-from tests.reliability.world import PRODUCTS, events, seed, stored_event_ids
+from tests.reliability.world import PRODUCTS, events, seed, stored_event_ids, worker_env
 from workers.process import celery_worker, wait_for_task
 
 USERS = list(range(1, 9))
@@ -71,20 +71,17 @@ def workers(own_pg: OwnPostgres, tmp_path_factory: pytest.TempPathFactory) -> It
         ensure_users(session, user_ids=USERS)
     random_item_vectors(PRODUCTS).save(tmp / "indexes" / "items")
     run = uuid.uuid4().hex[:8]
-    env = {
-        "RECGEN_ENV": "test",
-        "RECGEN_DATABASE_URL": db_url,
-        "RECGEN_INDEX_DIR": str(tmp / "indexes"),
-        "RECGEN_CACHE_PREFIX": f"rel-{run}",
-        "RECGEN_CELERY_QUEUE": f"rel-{run}",
-        "RECGEN_TORCH_THREADS": "1",
-        "RECGEN_LOCK_WAIT_S": "1",
-        "RECGEN_MAX_DELIVERIES": "2",
-        "RECGEN_PERSONA_SHARING": "false",
-        "RECGEN_GENERATION_TEXT_BATCH_SIZE": "4",
-        "RECGEN_GENERATION_IMAGE_BATCH_SIZE": "4",
-        "RECGEN_TEST_GEN_DELAY_S": "0.25",
-    }
+    env = worker_env(
+        db_url,
+        tmp / "indexes",
+        f"rel-{run}",
+        RECGEN_LOCK_WAIT_S="1",
+        RECGEN_MAX_DELIVERIES="2",
+        RECGEN_PERSONA_SHARING="false",
+        RECGEN_GENERATION_TEXT_BATCH_SIZE="4",
+        RECGEN_GENERATION_IMAGE_BATCH_SIZE="4",
+        RECGEN_TEST_GEN_DELAY_S="0.25",
+    )
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     settings = load_settings()

@@ -62,6 +62,22 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def worker_env(
+    database_url: str, index_dir: Path, prefix: str, **extra: str
+) -> dict[str, str]:
+    """Environment of a test's worker process: its own database, indexes, cache prefix and
+    queue, one torch thread; ``extra`` adds or overrides ``RECGEN_*`` variables."""
+    return {
+        "RECGEN_ENV": "test",
+        "RECGEN_DATABASE_URL": database_url,
+        "RECGEN_INDEX_DIR": str(index_dir),
+        "RECGEN_CACHE_PREFIX": prefix,
+        "RECGEN_CELERY_QUEUE": prefix,
+        "RECGEN_TORCH_THREADS": "1",
+        **extra,
+    }
+
+
 def seed(database_url: str) -> None:
     """Products and one key per scope (idempotent per database: keys are created once)."""
     engine = make_engine(database_url)
