@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
@@ -20,26 +15,19 @@ from recgen.client import ApiClientError, AsyncClient, Client, Event
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repository import upsert_products
 from tests.integration.api.conftest import ADMIN_KEY, PRODUCTS
+from tests.served import served_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[3]
 BROKER = "redis://127.0.0.1:6379/11"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture()
-def server(migrated_pg_url: str, redis_url: str, redis_prefix: str) -> Iterator[str]:
+def server(
+    migrated_pg_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> Iterator[str]:
     with session_scope(session_factory(make_engine(migrated_pg_url))) as session:
         upsert_products(session, products=PRODUCTS)
-    port = free_port()
     env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
         "RECGEN_ENV": "test",
         "RECGEN_DATABASE_URL": migrated_pg_url,
         "RECGEN_REDIS_URL": redis_url,
@@ -52,42 +40,17 @@ def server(migrated_pg_url: str, redis_url: str, redis_prefix: str) -> Iterator[
         "RECGEN_EXPOSURE_DRAIN_INTERVAL_SECONDS": "0.2",
         "RECGEN_EXPERIMENT_REFRESH_SECONDS": "0.2",
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from recgen.cli import main; main()",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            raise AssertionError("server did not start")
-        yield base
+        with served_api(env, workers=2, log_path=log) as api:
+            yield api.url
     finally:
-        proc.terminate()
-        output = proc.communicate(timeout=30)[0].decode()
         broker: redis.Redis[bytes] = redis.Redis.from_url(BROKER)
         broker.delete(f"{redis_prefix}-queue")
         broker.close()
-        # A clean shutdown drains and closes without a traceback in either worker.
-        assert "Traceback" not in output, output[-3000:]
+    # A clean shutdown drains and closes without a traceback in either worker.
+    output = log.read_text(errors="replace")
+    assert "Traceback" not in output, output[-3000:]
 
 
 def test_clients_against_a_served_api(server: str, redis_url: str, redis_prefix: str) -> None:
