@@ -42,6 +42,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import git_commit  # noqa: E402
 from recgen.cache import Feed, FeedItem, RedisAssetCache, asset_key  # noqa: E402
 from recgen.store.api_keys import create_api_key  # noqa: E402
 from recgen.store.db import make_engine, session_factory, session_scope  # noqa: E402
@@ -234,19 +235,6 @@ def wrk(
     return result
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -412,7 +400,7 @@ def main() -> None:
             "drain_nice": args.drain_nice,
         },
         "exposure_stream_backlog_at_end": backlog,
-        "commit": _commit(),
+        "commit": git_commit(short=True),
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),

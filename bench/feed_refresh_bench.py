@@ -39,6 +39,7 @@ import redis
 from sqlalchemy import func, select, text
 from tqdm import tqdm
 
+from bench.common import git_commit
 from recgen.cache import RedisAssetCache
 from recgen.catalog import read_styles
 from recgen.config import PROJECT_ROOT, load_settings
@@ -153,12 +154,6 @@ def refresh_all(
             results.append(summary)
             bar.update(summary["users"])
     return time.perf_counter() - started, results
-
-
-def git_commit() -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=PROJECT_ROOT
-    ).stdout.strip()
 
 
 def main() -> None:

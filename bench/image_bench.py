@@ -16,13 +16,13 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from bench.common import git_commit, matmul_flops_per_s
 from recgen.catalog import read_styles
 from recgen.config import get_settings
 from recgen.models.image.classifier import ImageClassifier
@@ -31,29 +31,11 @@ from recgen.models.image.pipeline import ProductImageGenerator
 from recgen.types import ImageRequest, Product
 
 
-def matmul_flops_per_s(seconds: float, n: int = 1024) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        count += 1
-    return 2 * n**3 * count / (time.perf_counter() - start)
-
-
 def images_per_s(pipe: ProductImageGenerator, requests: list[ImageRequest], batch: int) -> float:
     start = time.perf_counter()
     for i in range(0, len(requests), batch):
         pipe.generate(requests[i : i + batch])
     return len(requests) / (time.perf_counter() - start)
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def fid_ratio(generator: ImageGenerator, path: Path) -> tuple[float | None, str]:

@@ -6,10 +6,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.common import git_commit
 
 # The headline figures the project tracks, with their targets (None = reported only).
 HEADLINE: dict[str, tuple[str, str]] = {
@@ -38,15 +39,6 @@ def _machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _met(value: Any, target: str) -> str:
     """"yes"/"no" for a number against ">= x" / "<= x"; "-" when not measured."""
     if not isinstance(value, int | float):
@@ -64,7 +56,7 @@ def main() -> None:
 
     benches = {path.stem: json.loads(path.read_text()) for path in args.inputs}
     merged: dict[str, Any] = {
-        "commit": _commit(),
+        "commit": git_commit(short=True),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
     }

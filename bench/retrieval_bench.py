@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,6 +21,7 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
+from bench.common import git_commit
 from recgen.catalog import read_styles
 from recgen.config import get_settings
 from recgen.profiles import lookalike_vector, rerank_by_popularity
@@ -326,8 +326,7 @@ def main() -> None:
                            "items": len(items.product_ids)}
     results["machine"] = {"platform": platform.platform(), "processor": platform.processor(),
                           "faiss": faiss.__version__, "numpy": np.__version__}
-    results["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
-                                           text=True).stdout.strip()
+    results["git_commit"] = git_commit()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=float))
     print("retrieval bench: " + ", ".join(f"{k}={v:.4g}" for k, v in results["headline"].items()))

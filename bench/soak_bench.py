@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import git_commit  # noqa: E402
 from tests.conftest import PG_ADMIN_URL  # noqa: E402
 from tests.reliability.soak import DEFAULT_RATE, MAX_RSS_GROWTH_KB, run_soak  # noqa: E402
 from tests.reliability.world import fresh_database  # noqa: E402
@@ -44,8 +44,7 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = git_commit()
     print(f"soak: {args.seconds:.0f} s of mixed load at {args.rps:g} requests/s ...", flush=True)
     with tempfile.TemporaryDirectory() as tmp, fresh_database(PG_ADMIN_URL) as db_url:
         figures = run_soak(args.seconds, db_url=db_url, redis_base=args.redis, tmp=Path(tmp),

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from bench.common import git_commit, matmul_flops_per_s
 from recgen.catalog import read_styles
 from recgen.config import get_settings
 from recgen.models.text.corpus import split_products
@@ -29,17 +29,6 @@ from recgen.models.text.eval import PERSONAS
 from recgen.models.text.model import TextModel
 from recgen.models.text.sampling import generate_ids
 from recgen.types import TextRequest
-
-
-def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
-    """Sustained fp32 matmul rate on this machine with the current thread count."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    for _ in range(3):
-        a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
 def flops_per_token(model: torch.nn.Module, context: int) -> float:
@@ -94,14 +83,6 @@ def run_batched(model: TextModel, prompts: list[list[int]],
     return time.perf_counter() - start, outputs
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -118,7 +99,7 @@ def main() -> None:
                             controls=PERSONAS[i % len(PERSONAS)], seed=i)
                 for i in range(args.batched)]
     prompts, seeds = model.prompts(requests), [r.seed for r in requests]
-    peak = matmul_gflops()
+    peak = matmul_flops_per_s(1.0) / 1e9
     naive_s, naive_out = run_naive(model, prompts[: args.naive], seeds[: args.naive])
     batched_s, batched_out = run_batched(model, prompts, seeds)
     naive_rate, batched_rate = args.naive / naive_s, args.batched / batched_s
