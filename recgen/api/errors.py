@@ -53,6 +53,11 @@ def problem(loc: Sequence[str | int], message: str) -> dict[str, Any]:
     return {"loc": ".".join(str(part) for part in loc), "message": message}
 
 
+def not_found(message: str, param: str, reason: str) -> ApiError:
+    """404 for what the path parameter ``param`` names; ``reason`` is the short detail."""
+    return ApiError(404, "not_found", message, [problem(("path", param), reason)])
+
+
 def error_response(
     status: int,
     code: str,

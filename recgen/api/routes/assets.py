@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from recgen.api.deps import V1, StateDep
-from recgen.api.errors import ApiError
+from recgen.api.errors import not_found
 from recgen.api.redis_deadline import redis_call
 from recgen.api.schemas import ERRORS, MAX_PRODUCT_ID
 
@@ -42,22 +42,18 @@ async def get_asset(
 ) -> Response:
     kind = key.split(":", 2)[1] if key.startswith("asset:") and key.count(":") >= 2 else None
     if kind not in ("text", "image"):
-        raise ApiError(
-            404,
-            "not_found",
+        raise not_found(
             f"{key!r} is not an asset key (asset:text:... or asset:image:...)",
-            [{"loc": "path.key", "message": "not an asset key"}],
+            "key",
+            "not an asset key",
         )
     payload = await redis_call(
         state.redis_async.get(f"{state.settings.cache_prefix}:{key}"),
         state.settings.api_redis_timeout_seconds,
     )
     if payload is None:
-        raise ApiError(
-            404,
-            "not_found",
-            f"asset {key!r} is not in the cache (expired or never made)",
-            [{"loc": "path.key", "message": "not cached"}],
+        raise not_found(
+            f"asset {key!r} is not in the cache (expired or never made)", "key", "not cached"
         )
     media = "image/png" if kind == "image" else "text/plain; charset=utf-8"
     return _conditional(request, payload, media)
@@ -74,22 +70,14 @@ async def stock_image(
 ) -> Response:
     path = await run_in_threadpool(state.stock.image_path, product_id)
     if not path:
-        raise ApiError(
-            404,
-            "not_found",
-            f"product {product_id} has no stock photo",
-            [{"loc": "path.product_id", "message": "no photo"}],
-        )
+        raise not_found(f"product {product_id} has no stock photo", "product_id", "no photo")
     file = FsPath(path)
     if not file.is_absolute():
         file = state.settings.data_dir / "myntra" / "images" / file.name
     try:
         payload = await run_in_threadpool(file.read_bytes)
     except OSError as exc:
-        raise ApiError(
-            404,
-            "not_found",
-            f"stock photo of product {product_id} is unreadable",
-            [{"loc": "path.product_id", "message": "photo file missing"}],
+        raise not_found(
+            f"stock photo of product {product_id} is unreadable", "product_id", "photo file missing"
         ) from exc
     return _conditional(request, payload, "image/jpeg")

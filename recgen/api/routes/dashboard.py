@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse
 
 from recgen import dashboard
 from recgen.api.deps import V1, AdminKey, SessionDep, StateDep
-from recgen.api.errors import ApiError, problem
+from recgen.api.errors import not_found
 from recgen.api.routes.feed import asset_url, stock_image_url
 from recgen.api.schemas import ERRORS, MAX_USER_ID, UserIdPath
 from recgen.store import activity
@@ -47,12 +47,7 @@ def users(
 def user(user_id: UserIdPath, session: SessionDep, _key: AdminKey) -> dict[str, Any]:
     view = dashboard.user_view(session, user_id=user_id)
     if view is None:
-        raise ApiError(
-            404,
-            "not_found",
-            f"no user with id {user_id}",
-            [problem(("path", "user_id"), "unknown")],
-        )
+        raise not_found(f"no user with id {user_id}", "user_id", "unknown")
     return view
 
 

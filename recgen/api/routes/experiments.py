@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy.orm import Session
 
 from recgen.api.deps import V1, AdminKey, SessionDep, StateDep
-from recgen.api.errors import ApiError, problem
+from recgen.api.errors import ApiError, not_found, problem
 from recgen.api.schemas import (
     ERRORS,
     ArmOverride,
@@ -33,12 +33,7 @@ def _out(row: ExperimentRow) -> ExperimentOut:
 def _load(session: Session, experiment_id: int) -> ExperimentRow:
     row = repo.get_experiment(session, experiment_id=experiment_id)
     if row is None:
-        raise ApiError(
-            404,
-            "not_found",
-            f"no experiment with id {experiment_id}",
-            [problem(("path", "experiment_id"), "unknown")],
-        )
+        raise not_found(f"no experiment with id {experiment_id}", "experiment_id", "unknown")
     return row
 
 
