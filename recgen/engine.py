@@ -170,6 +170,19 @@ class GenerationEngine:
         self.text_batch_size = text_batch_size
         self.image_batch_size = image_batch_size
 
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, text: TextEngine, image: ImageEngine
+    ) -> GenerationEngine:
+        """An engine around these models with the configured seed and batch sizes."""
+        return cls(
+            text=text,
+            image=image,
+            seed=settings.generation_seed,
+            text_batch_size=settings.generation_text_batch_size,
+            image_batch_size=settings.generation_image_batch_size,
+        )
+
     @property
     def model_versions(self) -> dict[str, str]:
         return {"text": self.text.version, "image": self.image.version}
@@ -332,12 +345,10 @@ def build_engine(settings: Settings) -> GenerationEngine:
     images = ProductImageGenerator(
         generator, ImageClassifier.from_pretrained(settings.image_classifier_path)
     )
-    return GenerationEngine(
+    return GenerationEngine.from_settings(
+        settings,
         text=ModelHandle(
             text_model.name, text_model.version, DescriptionGenerator(text_model).generate
         ),
         image=ModelHandle(generator.name, generator.version, images.generate),
-        seed=settings.generation_seed,
-        text_batch_size=settings.generation_text_batch_size,
-        image_batch_size=settings.generation_image_batch_size,
     )

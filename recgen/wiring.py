@@ -68,12 +68,10 @@ def engine_or_stock(settings: Settings) -> GenerationEngine:
         return build_engine(settings)
     except ModelLoadError as exc:
         log.error("model refused at load; serving stock content until it is fixed: %s", exc)
-        return GenerationEngine(
+        return GenerationEngine.from_settings(
+            settings,
             text=ModelHandle(UNAVAILABLE, UNAVAILABLE, _refuse(exc)),
             image=ModelHandle(UNAVAILABLE, UNAVAILABLE, _refuse(exc)),
-            seed=settings.generation_seed,
-            text_batch_size=settings.generation_text_batch_size,
-            image_batch_size=settings.generation_image_batch_size,
         )
 
 

@@ -65,12 +65,8 @@ def _image_handle(settings: Settings) -> ModelHandle[ImageRequest, GeneratedImag
 
 
 def build_light_engine(settings: Settings) -> GenerationEngine:
-    return GenerationEngine(
-        text=ModelHandle("light-text", "l1", _text),
-        image=_image_handle(settings),
-        seed=settings.generation_seed,
-        text_batch_size=settings.generation_text_batch_size,
-        image_batch_size=settings.generation_image_batch_size,
+    return GenerationEngine.from_settings(
+        settings, text=ModelHandle("light-text", "l1", _text), image=_image_handle(settings)
     )
 
 
