@@ -31,24 +31,21 @@ from recgen.models.text.sampling import generate_ids
 from recgen.types import TextRequest
 
 
-def flops_per_token(model: torch.nn.Module, context: int) -> float:
-    """Forward FLOPs for one token at a given context length: 2 x every weight matmul (the
-    tied embedding counted once, as the LM head) + attention scores and values."""
-    cfg = model.config
-    weights = sum(p.numel() for n, p in model.named_parameters() if "norm" not in n)
-    attention = 4 * cfg.num_hidden_layers * cfg.hidden_size * context
-    return 2.0 * weights + attention
-
-
 def useful_flops(model: torch.nn.Module, prompts: list[list[int]],
                  outputs: list[list[int]]) -> float:
-    """FLOPs of the real tokens only (prompt + generated up to EOS; padding not counted). The
-    LM head runs on the last prompt position only (both paths skip it for the rest)."""
-    head = 2.0 * model.config.vocab_size * model.config.hidden_size
+    """Forward FLOPs of the real tokens only (prompt + generated up to EOS; padding not
+    counted). A token at context length c costs 2 x every weight matmul (the tied embedding
+    counted once, as the LM head) + 4 x layers x hidden x c for attention scores and values;
+    the LM head runs on the last prompt position only (both paths skip it for the rest)."""
+    cfg = model.config
+    weights = 2.0 * sum(p.numel() for n, p in model.named_parameters() if "norm" not in n)
+    attention = 4.0 * cfg.num_hidden_layers * cfg.hidden_size
+    head = 2.0 * cfg.vocab_size * cfg.hidden_size
     total = 0.0
     for prompt, out in zip(prompts, outputs, strict=True):
-        for position in range(len(prompt) + len(out)):
-            total += flops_per_token(model, position + 1)
+        tokens = len(prompt) + len(out)
+        # Context lengths 1..tokens sum to tokens x (tokens + 1) / 2.
+        total += weights * tokens + attention * tokens * (tokens + 1) / 2
         total -= head * (len(prompt) - 1)
     return total
 
