@@ -17,8 +17,9 @@ app.command("text")(train_text)
 
 @app.command("image")
 def image_cmd(
-    stages: Annotated[str, typer.Option(help="Comma list of: classifier,gan,baseline,eval")] = (
-        "classifier,gan,baseline,eval"),
+    stages: Annotated[str, typer.Option(
+        help="Comma list of: classifier,gan,truncation,baseline,eval")] = (
+        "classifier,gan,truncation,baseline,eval"),
     minutes: Annotated[float, typer.Option(help="Wall budget of cGAN and baseline, each.")] = 32.0,
     classifier_epochs: Annotated[int, typer.Option(help="Epochs of the gate classifier.")] = 2,
     classifier_resume: Annotated[bool, typer.Option(
@@ -26,7 +27,8 @@ def image_cmd(
     threads: Annotated[int, typer.Option(help="torch intra-op threads for training.")] = 1,
     resume: Annotated[bool, typer.Option(help="Continue from var/ checkpoints if present.")] = True,
 ) -> None:
-    """Train the image classifier (gate), the cGAN and the MLP-GAN baseline; write model cards."""
+    """Train the image classifier (gate), the cGAN (and choose its latent truncation) and the
+    MLP-GAN baseline; write model cards."""
     from recgen.models.image import recipe
 
     settings = get_settings()
@@ -44,6 +46,8 @@ def image_cmd(
                               resume=classifier_resume)
     if "gan" in todo:
         recipe.run_gan(split, settings.image_model_path, work_dir, minutes * 60, resume)
+    if "truncation" in todo:
+        recipe.choose_truncation(split, settings.image_model_path, settings.image_classifier_path)
     if "baseline" in todo:
         recipe.run_baseline(split, work_dir, minutes * 60)
     if "eval" in todo:

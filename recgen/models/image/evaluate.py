@@ -56,6 +56,15 @@ def mean_within_condition_distance(feats: torch.Tensor, keys: Sequence[tuple[int
     return float(np.mean(means)) if means else float("nan")
 
 
+def condition_scores(pipe: ProductImageGenerator, products: Sequence[Product],
+                     features: torch.Tensor, article_probs: torch.Tensor) -> dict[str, float]:
+    """cond_accuracy and diversity of one image per product (generated or real)."""
+    art, col = pipe.generator.conditions(list(products))
+    keys = list(zip(art.tolist(), col.tolist(), strict=True))
+    return {"cond_accuracy": float((article_probs.argmax(1) == art).float().mean()),
+            "diversity": mean_within_condition_distance(features, keys)}
+
+
 def personalization_uplift(pipe: ProductImageGenerator, products: Sequence[Product],
                            real_feats: torch.Tensor, *, n_users: int, history: int,
                            seed: int) -> dict[str, float]:
@@ -100,12 +109,11 @@ def evaluate_image_engine(
     result: dict[str, Any] = {
         "fid": frechet_distance(cands.features[half_a], real.features[half_b]),
         "real_fid": frechet_distance(real.features[half_a], real.features[half_b]),
-        "cond_accuracy": float((cands.article_probs.argmax(1) == art).float().mean()),
-        "real_cond_accuracy": float((real.article_probs.argmax(1) == art).float().mean()),
         "real_colour_accuracy": float((real.colour_probs.argmax(1) == col).float().mean()),
-        "diversity": mean_within_condition_distance(cands.features, keys),
-        "real_diversity": mean_within_condition_distance(real.features, keys),
     }
+    result.update(condition_scores(pipe, products, cands.features, cands.article_probs))
+    result.update({f"real_{k}": v for k, v in condition_scores(
+        pipe, products, real.features, real.article_probs).items()})
     gen_colour = pipe.classifier.predict(cands.images).colour_probs.argmax(1)
     result["colour_accuracy"] = float((gen_colour == col).float().mean())
     if baseline_images is not None:

@@ -27,11 +27,19 @@ class ImageGenerator:
         name: str = "recgen-cgan64",
         version: str = "unsaved",
         extra: dict[str, Any] | None = None,
+        truncation: float = 1.0,
     ) -> None:
+        if not 0.0 < truncation <= 1.0:
+            raise ValueError(f"truncation must be in (0, 1], got {truncation}")
         self.network = channels_last(network.eval())
         self.vocab = vocab
         self.name = name
         self.version = version
+        # Latents are drawn from N(0, truncation^2 I): below 1 trades variety for samples the
+        # classifier recognises (the truncation trick). It is chosen for these weights by
+        # recgen.models.image.recipe.choose_truncation and saved with them, so a change of it
+        # is a new model version (cached images keyed by version are not mixed).
+        self.truncation = truncation
         # Free-form training facts (metrics, wall time) carried in config.json.
         self.extra: dict[str, Any] = dict(extra or {})
 
@@ -42,6 +50,10 @@ class ImageGenerator:
     @property
     def z_dim(self) -> int:
         return self.config.z_dim
+
+    def latents(self, count: int, rng: torch.Generator) -> torch.Tensor:
+        """[count, z_dim] style latents from this model's sampling distribution."""
+        return torch.randn(count, self.z_dim, generator=rng) * self.truncation
 
     def conditions(self, products: list[Product]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.vocab.encode(products)
@@ -59,6 +71,7 @@ class ImageGenerator:
             "network": asdict(self.network.config),
             "vocab": self.vocab.to_json(),
             "extra": self.extra,
+            "truncation": self.truncation,
         }
         self.version = save_artefact(Path(path), self.network.state_dict(), config)
         return self.version
@@ -76,4 +89,5 @@ class ImageGenerator:
             name=config["name"],
             version=version,
             extra=config.get("extra", {}),
+            truncation=config.get("truncation", 1.0),
         )

@@ -63,8 +63,7 @@ class ProductImageGenerator:
     def latents(self, request: ImageRequest) -> torch.Tensor:
         """[K, z_dim] latents of one request; row 0 is the unpersonalized sample."""
         k = self.n_candidates if request.taste_vector is not None else 1
-        rng = torch.Generator().manual_seed(request.seed)
-        return torch.randn(k, self.generator.z_dim, generator=rng)
+        return self.generator.latents(k, torch.Generator().manual_seed(request.seed))
 
     def sample(self, requests: Sequence[ImageRequest]) -> Candidates:
         """Generate and classify every candidate of every request (in chunks of max_batch)."""

@@ -19,11 +19,11 @@ from recgen.models.image.baseline import LATENT, load_baseline, save_baseline, t
 from recgen.models.image.cards import write_cards
 from recgen.models.image.classifier import ImageClassifier, train_classifier
 from recgen.models.image.data import ConditionVocab, cached_photos
-from recgen.models.image.evaluate import evaluate_image_engine
+from recgen.models.image.evaluate import condition_scores, evaluate_image_engine
 from recgen.models.image.generator import ImageGenerator
 from recgen.models.image.pipeline import ProductImageGenerator
 from recgen.models.image.train_gan import GanTrainConfig, train_gan
-from recgen.types import Product
+from recgen.types import ImageRequest, Product
 
 
 @dataclass
@@ -102,6 +102,47 @@ def baseline_samples(path: Path, n: int, seed: int = 0) -> torch.Tensor:
         z = torch.randn(n, LATENT, generator=torch.Generator().manual_seed(seed))
         images: torch.Tensor = g(z)
     return images
+
+
+TRUNCATION_GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+
+
+def choose_truncation(split: Split, generator_path: Path, classifier_path: Path, *,
+                      min_diversity_ratio: float = 0.85, sample: int = 2500,
+                      seed: int = 0) -> dict[str, Any]:
+    """Choose the generator's latent truncation and save it with the weights.
+
+    Scored on (a seeded sample of) the *training* products so that the validation split stays
+    unseen by every choice: among the grid values whose within-condition diversity is at least
+    ``min_diversity_ratio`` x the real photos', the one whose images the classifier recognises
+    most often. The floor keeps a margin above the 0.8x diversity target.
+    """
+    pipe = ProductImageGenerator(ImageGenerator.from_pretrained(generator_path),
+                                 ImageClassifier.from_pretrained(classifier_path))
+    rng = torch.Generator().manual_seed(seed)
+    rows = torch.randperm(len(split.train), generator=rng)[:sample].tolist()
+    products = [split.train[i] for i in rows]
+    photos = pipe.classifier.predict(split.train_photos[rows])
+    real = condition_scores(pipe, products, photos.features, photos.article_probs)
+    table = []
+    for psi in TRUNCATION_GRID:
+        pipe.generator.truncation = psi
+        cands = pipe.sample([ImageRequest(p, seed=seed + p.product_id) for p in products])
+        scores = condition_scores(pipe, products, cands.features, cands.article_probs)
+        table.append({"truncation": psi,
+                      "cond_accuracy_vs_real": scores["cond_accuracy"] / real["cond_accuracy"],
+                      "diversity_vs_real": scores["diversity"] / real["diversity"]})
+    allowed = [row for row in table if row["diversity_vs_real"] >= min_diversity_ratio]
+    best = max(allowed or table[:1], key=lambda row: row["cond_accuracy_vs_real"])
+    pipe.generator.truncation = best["truncation"]
+    pipe.generator.extra["truncation_choice"] = {
+        "products": len(products), "split": "train", "min_diversity_ratio": min_diversity_ratio,
+        "chosen": best["truncation"], "grid": table}
+    version = pipe.generator.save_pretrained(generator_path)
+    print(f"truncation {best['truncation']}: cond_accuracy {best['cond_accuracy_vs_real']:.3f}x, "
+          f"diversity {best['diversity_vs_real']:.3f}x real on {len(products)} training products "
+          f"-> {generator_path} (version {version})")
+    return pipe.generator.extra["truncation_choice"]  # type: ignore[no-any-return]
 
 
 def run_eval(split: Split, generator_path: Path, classifier_path: Path, work_dir: Path) -> dict[

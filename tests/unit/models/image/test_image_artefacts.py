@@ -48,3 +48,17 @@ def test_missing_and_mismatched_artefacts_raise(tiny_generator: ImageGenerator,
     (tmp_path / "g" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match="do not match"):
         ImageGenerator.from_pretrained(tmp_path / "g")
+
+
+def test_truncation_scales_the_latents_and_is_saved_with_the_weights(
+        tiny_generator: ImageGenerator, tmp_path: Path) -> None:
+    full = tiny_generator.latents(3, torch.Generator().manual_seed(7))
+    untruncated = tiny_generator.save_pretrained(tmp_path / "full")
+    tiny_generator.truncation = 0.5
+    torch.testing.assert_close(tiny_generator.latents(3, torch.Generator().manual_seed(7)),
+                               full * 0.5)
+    # Another sampling distribution is another model version (cache keys must not mix them).
+    assert tiny_generator.save_pretrained(tmp_path / "half") != untruncated
+    assert ImageGenerator.from_pretrained(tmp_path / "half").truncation == 0.5
+    with pytest.raises(ValueError, match="truncation must be in"):
+        ImageGenerator(tiny_generator.network, tiny_generator.vocab, truncation=0.0)
