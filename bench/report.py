@@ -67,12 +67,16 @@ def main() -> None:
     merged["benchmarks"] = benches
     args.json.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
 
+    # bench/run NAME... re-runs some benchmarks; each keeps the commit it was measured at.
+    measured_at = {name: str(figures.get("git_commit") or figures.get("commit") or "?")[:7]
+                   for name, figures in benches.items()}
+    commits = ", ".join(f"{name} `{commit}`" for name, commit in measured_at.items())
     lines = [
         "# Benchmark results",
         "",
-        f"Commit `{merged['commit']}`, {merged['date']}, {merged['machine']['cpu']} "
+        f"Report of {merged['date']} at commit `{merged['commit']}`, {merged['machine']['cpu']} "
         f"({merged['machine']['cores']} cores). Produced by `bench/run`; every ratio compares "
-        "figures measured in the same run.",
+        f"figures measured in the same run. Measured at: {commits}.",
         "",
         "| figure | value | target | met | what |",
         "| --- | --- | --- | --- | --- |",
@@ -85,7 +89,8 @@ def main() -> None:
     if source:
         lines += ["", f"`image_fid_ratio_vs_mlp_baseline`: {source}."]
     for name, figures in benches.items():
-        lines += ["", f"## {name}", "", "```json", json.dumps(figures, indent=2), "```"]
+        lines += ["", f"## {name} (commit `{measured_at[name]}`)", "", "```json",
+                  json.dumps(figures, indent=2), "```"]
     args.md.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.json} and {args.md} ({len(benches)} benchmarks)")
 

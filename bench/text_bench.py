@@ -96,6 +96,7 @@ def main() -> None:
                             controls=PERSONAS[i % len(PERSONAS)], seed=i)
                 for i in range(args.batched)]
     prompts, seeds = model.prompts(requests), [r.seed for r in requests]
+    load_before = os.getloadavg()  # the machine is shared: a busy one reads low
     peak = matmul_flops_per_s(1.0) / 1e9
     naive_s, naive_out = run_naive(model, prompts[: args.naive], seeds[: args.naive])
     batched_s, batched_out = run_batched(model, prompts, seeds)
@@ -116,7 +117,8 @@ def main() -> None:
             "torch_threads": torch.get_num_threads(), "model": model.name,
             "model_version": model.version},
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpus": os.cpu_count(), "torch": torch.__version__},
+                    "cpus": os.cpu_count(), "torch": torch.__version__,
+                    "load_average_before": load_before},
         "git_commit": git_commit(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
