@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -258,6 +259,8 @@ def main() -> None:
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (Debian: apt-get install wrk)")
     from recgen.cli.api import uvicorn_options
 
     prefix = f"recgen-bench-{uuid.uuid4().hex[:8]}"
