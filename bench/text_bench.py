@@ -3,7 +3,9 @@
 Same model, same sampling settings (temperature, top-k, top-p, max new tokens), same run.
 Writes descriptions/s for both, their ratio (``text_batched_speedup``), the achieved FLOP/s of
 each as a fraction of the fp32 matmul rate measured in this run (``text_roofline_fraction``),
-plus settings, machine and git commit.
+plus settings, machine and git commit. The headline figures run both paths in this process
+(torch threads from settings); ``worker_layout`` repeats both in ``--processes`` one-thread
+processes, the layout of the production workers.
 
     PYTHONPATH=. python bench/text_bench.py --out var/bench/text.json
 """
@@ -12,11 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -80,12 +85,67 @@ def run_batched(model: TextModel, prompts: list[list[int]],
     return time.perf_counter() - start, outputs
 
 
+Run = Callable[[TextModel, list[list[int]], list[int]], tuple[float, list[list[int]]]]
+
+
+def in_processes(run: Run, model: TextModel, prompts: list[list[int]], seeds: list[int],
+                 processes: int) -> tuple[float, list[list[int]]]:
+    """``run`` over the prompts dealt round-robin to ``processes`` forked processes of one
+    torch thread each, as the production workers run (``recgen worker --concurrency 2`` with
+    ``RECGEN_TORCH_THREADS=1`` in docker-compose.yml): wall seconds from a common start to
+    the last finish, and the outputs in prompt order."""
+    context = mp.get_context("fork")  # the children share the loaded model, no pickling
+    barrier, results = context.Barrier(processes + 1), context.Queue()
+    shares = [list(range(i, len(prompts), processes)) for i in range(processes)]
+
+    def child(share: list[int]) -> None:
+        torch.set_num_threads(1)
+        barrier.wait()
+        _, outputs = run(model, [prompts[i] for i in share], [seeds[i] for i in share])
+        results.put((share, time.perf_counter(), outputs))
+
+    children = [context.Process(target=child, args=(share,)) for share in shares]
+    for process in children:
+        process.start()
+    barrier.wait()
+    start = time.perf_counter()  # CLOCK_MONOTONIC: comparable across processes
+    collected = [results.get() for _ in children]
+    for process in children:
+        process.join()
+    outputs: list[list[int]] = [[] for _ in prompts]
+    for share, _, share_outputs in collected:
+        for index, ids in zip(share, share_outputs, strict=True):
+            outputs[index] = ids
+    return max(end for _, end, _ in collected) - start, outputs
+
+
+def measure(model: TextModel, prompts: list[list[int]], seeds: list[int], naive: int,
+            peak_gflops: float, processes: int) -> dict[str, float]:
+    """Naive and batched rates, their ratio and FLOP fractions; ``processes`` > 1 runs both
+    paths in that many one-thread processes."""
+    figures: dict[str, float] = {}
+    for name, run, count in (("naive", run_naive, naive), ("batched", run_batched, len(prompts))):
+        ps, ss = prompts[:count], seeds[:count]
+        seconds, outputs = (run(model, ps, ss) if processes == 1
+                            else in_processes(run, model, ps, ss, processes))
+        gflops = useful_flops(model.model, ps, outputs) / seconds / 1e9
+        figures |= {f"{name}_descriptions_per_s": count / seconds, f"{name}_gflops": gflops,
+                    f"{name}_roofline_fraction": gflops / peak_gflops,
+                    f"mean_new_tokens_{name}": sum(map(len, outputs)) / len(outputs)}
+    figures["batched_speedup"] = (figures["batched_descriptions_per_s"]
+                                  / figures["naive_descriptions_per_s"])
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--naive", type=int, default=48, help="requests for the naive path")
     parser.add_argument("--batched", type=int, default=1024, help="requests, batched path")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="also measure both paths in this many one-thread processes "
+                             "(the production worker layout; 1 = skip)")
     args = parser.parse_args()
     settings = get_settings()
     torch.set_num_threads(settings.torch_threads)
@@ -97,21 +157,20 @@ def main() -> None:
                 for i in range(args.batched)]
     prompts, seeds = model.prompts(requests), [r.seed for r in requests]
     load_before = os.getloadavg()  # the machine is shared: a busy one reads low
+    # The machine's fp32 rate: torch's thread count from settings (2 on the default config).
     peak = matmul_flops_per_s(1.0) / 1e9
-    naive_s, naive_out = run_naive(model, prompts[: args.naive], seeds[: args.naive])
-    batched_s, batched_out = run_batched(model, prompts, seeds)
-    naive_rate, batched_rate = args.naive / naive_s, args.batched / batched_s
-    naive_gflops = useful_flops(model.model, prompts[: args.naive], naive_out) / naive_s / 1e9
-    batched_gflops = useful_flops(model.model, prompts, batched_out) / batched_s / 1e9
-    report = {
-        "text_batched_speedup": batched_rate / naive_rate,
-        "text_roofline_fraction": batched_gflops / peak,
-        "naive_roofline_fraction": naive_gflops / peak,
+    one = measure(model, prompts, seeds, args.naive, peak, processes=1)
+    report: dict[str, Any] = {
+        "text_batched_speedup": one["batched_speedup"],
+        "text_roofline_fraction": one["batched_roofline_fraction"],
         "fp32_matmul_gflops": peak,
-        "batched_gflops": batched_gflops, "naive_gflops": naive_gflops,
-        "batched_descriptions_per_s": batched_rate, "naive_descriptions_per_s": naive_rate,
-        "mean_new_tokens_batched": sum(map(len, batched_out)) / len(batched_out),
-        "mean_new_tokens_naive": sum(map(len, naive_out)) / len(naive_out),
+        **{k: v for k, v in one.items() if k != "batched_speedup"},
+    }
+    if args.processes > 1:
+        report["worker_layout"] = {"processes": args.processes, "torch_threads_each": 1,
+                                   **measure(model, prompts, seeds, args.naive, peak,
+                                             processes=args.processes)}
+    report |= {
         "settings": {"sampling": asdict(model.meta.sampling),
             "naive_requests": args.naive, "batched_requests": args.batched,
             "torch_threads": torch.get_num_threads(), "model": model.name,
@@ -123,9 +182,16 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"text bench: batched {batched_rate:.1f}/s vs naive {naive_rate:.2f}/s = "
-          f"{report['text_batched_speedup']:.1f}x; {batched_gflops:.1f} GFLOP/s = "
-          f"{report['text_roofline_fraction']:.2f} of fp32 matmul ({peak:.1f}) -> {args.out}")
+    print(f"text bench: batched {one['batched_descriptions_per_s']:.1f}/s vs naive "
+          f"{one['naive_descriptions_per_s']:.2f}/s = {one['batched_speedup']:.1f}x; "
+          f"{one['batched_gflops']:.1f} GFLOP/s = {one['batched_roofline_fraction']:.2f} of "
+          f"fp32 matmul ({peak:.1f}) -> {args.out}")
+    if "worker_layout" in report:
+        layout = report["worker_layout"]
+        print(f"  in {args.processes} one-thread processes: batched "
+              f"{layout['batched_descriptions_per_s']:.1f}/s vs naive "
+              f"{layout['naive_descriptions_per_s']:.2f}/s = {layout['batched_speedup']:.1f}x; "
+              f"{layout['batched_roofline_fraction']:.2f} of fp32 matmul")
 
 
 if __name__ == "__main__":
