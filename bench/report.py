@@ -17,6 +17,7 @@ HEADLINE: dict[str, tuple[str, str]] = {
     "text_batched_speedup": (">= 25", "batched vs naive per-request generate, same run"),
     "text_roofline_fraction": (">= 0.4", "achieved FLOP/s / fp32 matmul rate, same run"),
     "image_roofline_fraction": (">= 0.5", "batched images/s incl. encoding / matmul limit"),
+    "image_roofline_fraction_gated": (">= 0.5", "the same with the classifier gate (as served)"),
     "image_fid_ratio_vs_mlp_baseline": ("<= 0.5", "cGAN FID / MLP GAN FID, same wall time"),
     "retrieval_recall_at_10": (">= 0.97", "approximate vs exact, 500k items"),
     "retrieval_speedup": (">= 50", "exact / approximate time per query"),
