@@ -84,12 +84,15 @@ def _owner(task: Task) -> str:
     return f"task:{task.request.id}"
 
 
+# Retries wait 2, 4, 8 ... s (at most 120), so task_max_retries = 3 spans a 14 s outage. No
+# jitter: Celery's jitter draws each wait from 0 up to that value, so all retries could land
+# within a second or two and give up before a database restart is over (seen in CI).
 RETRY_OPTIONS: dict[str, Any] = {
     "bind": True,
     "autoretry_for": TRANSIENT,
     "retry_backoff": 2,
     "retry_backoff_max": 120,
-    "retry_jitter": True,
+    "retry_jitter": False,
 }
 
 
