@@ -30,7 +30,6 @@ from bench.common import git_commit, matmul_flops_per_s
 from recgen.catalog import read_styles
 from recgen.config import get_settings
 from recgen.models.image.classifier import ImageClassifier
-from recgen.models.image.data import to_uint8
 from recgen.models.image.generator import ImageGenerator
 from recgen.models.image.pipeline import ProductImageGenerator
 from recgen.models.image.png import encode_png_batch
@@ -49,10 +48,7 @@ def ungated(pipe: ProductImageGenerator) -> Callable[[list[ImageRequest]], list[
     """The issue's end-to-end path: each request's seeded latent, the generator and PNG
     encoding, without the classifier gate that recgen runs before it serves an image."""
     def generate(requests: list[ImageRequest]) -> list[bytes]:
-        z = torch.cat([pipe.latents(r) for r in requests])
-        article, colour = pipe.generator.conditions([r.product for r in requests])
-        images = to_uint8(pipe.generator.sample(z, article, colour))
-        return encode_png_batch(images, pipe.png_level)
+        return encode_png_batch(pipe.draw(requests)[0], pipe.png_level)
     return generate
 
 

@@ -65,22 +65,29 @@ class ProductImageGenerator:
         k = self.n_candidates if request.taste_vector is not None else 1
         return self.generator.latents(k, torch.Generator().manual_seed(request.seed))
 
-    def sample(self, requests: Sequence[ImageRequest]) -> Candidates:
-        """Generate and classify every candidate of every request (in chunks of max_batch)."""
+    def draw(self, requests: Sequence[ImageRequest]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every candidate image of every request as it would be served (uint8 [M, 3, 64, 64],
+        generated in chunks of max_batch) and owner [M], the request index of each row."""
         zs = [self.latents(r) for r in requests]
         owner = torch.cat([torch.full((z.shape[0],), i) for i, z in enumerate(zs)])
         article, colour = self.generator.conditions([r.product for r in requests])
         z_all, art_all, col_all = torch.cat(zs), article[owner], colour[owner]
-        images, feats, probs = [], [], []
-        for s in range(0, z_all.shape[0], self.max_batch):
-            sl = slice(s, s + self.max_batch)
-            img = to_uint8(self.generator.sample(z_all[sl], art_all[sl], col_all[sl]))
-            # The gate judges the quantized image, i.e. exactly what will be served.
-            pred = self.classifier.predict(img)
-            images.append(img)
-            feats.append(pred.features)
-            probs.append(pred.article_probs)
-        return Candidates(torch.cat(images), owner, torch.cat(feats), torch.cat(probs))
+        images = [
+            to_uint8(self.generator.sample(z_all[s : s + self.max_batch],
+                                           art_all[s : s + self.max_batch],
+                                           col_all[s : s + self.max_batch]))
+            for s in range(0, z_all.shape[0], self.max_batch)
+        ]
+        return torch.cat(images), owner
+
+    def sample(self, requests: Sequence[ImageRequest]) -> Candidates:
+        """Generate and classify every candidate of every request (in chunks of max_batch)."""
+        images, owner = self.draw(requests)
+        # The gate judges the quantized image, i.e. exactly what will be served.
+        preds = [self.classifier.predict(images[s : s + self.max_batch])
+                 for s in range(0, images.shape[0], self.max_batch)]
+        return Candidates(images, owner, torch.cat([p.features for p in preds]),
+                          torch.cat([p.article_probs for p in preds]))
 
     def generate(self, requests: Sequence[ImageRequest]) -> list[GeneratedImage]:
         if not requests:
