@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.common import git_commit
 
-# The headline figures the project tracks, with their targets (None = reported only).
+# The headline figures the project tracks: (target, what it measures).
 HEADLINE: dict[str, tuple[str, str]] = {
     "text_batched_speedup": (">= 25", "batched vs naive per-request generate, same run"),
     "text_roofline_fraction": (">= 0.4", "achieved FLOP/s / fp32 matmul rate, same run"),

@@ -144,14 +144,15 @@ def write_cards(generator_path: Path, classifier_path: Path, metrics: dict[str, 
     """Write both README.md cards and keep the raw metrics next to the weights."""
     baseline = work_dir / "mlp_baseline" / CONFIG
     baseline_training = json.loads(baseline.read_text())["training"] if baseline.is_file() else {}
+    generator_extra = _training(generator_path)
     values = {
         "metrics_table": metrics_table(metrics),
-        "generator_training": json.dumps(_training(generator_path).get("training", {}), indent=2),
+        "generator_training": json.dumps(generator_extra.get("training", {}), indent=2),
         "classifier_training": json.dumps(_training(classifier_path).get("training", {}),
                                           indent=2),
         "baseline_training": json.dumps(baseline_training, indent=2),
         "truncation_choice": json.dumps(
-            _training(generator_path).get("truncation_choice", "none (psi = 1)"), indent=2),
+            generator_extra.get("truncation_choice", "none (psi = 1)"), indent=2),
     }
     for path, text in ((generator_path, GENERATOR_CARD), (classifier_path, CLASSIFIER_CARD)):
         for key, value in values.items():

@@ -56,12 +56,12 @@ def mean_within_condition_distance(feats: torch.Tensor, keys: Sequence[tuple[int
     return float(np.mean(means)) if means else float("nan")
 
 
-def condition_scores(pipe: ProductImageGenerator, products: Sequence[Product],
-                     features: torch.Tensor, article_probs: torch.Tensor) -> dict[str, float]:
-    """cond_accuracy and diversity of one image per product (generated or real)."""
-    art, col = pipe.generator.conditions(list(products))
-    keys = list(zip(art.tolist(), col.tolist(), strict=True))
-    return {"cond_accuracy": float((article_probs.argmax(1) == art).float().mean()),
+def condition_scores(article: torch.Tensor, colour: torch.Tensor, features: torch.Tensor,
+                     article_probs: torch.Tensor) -> dict[str, float]:
+    """cond_accuracy and diversity of one image per product (generated or real), given the
+    products' encoded conditions."""
+    keys = list(zip(article.tolist(), colour.tolist(), strict=True))
+    return {"cond_accuracy": float((article_probs.argmax(1) == article).float().mean()),
             "diversity": mean_within_condition_distance(features, keys)}
 
 
@@ -111,9 +111,9 @@ def evaluate_image_engine(
         "real_fid": frechet_distance(real.features[half_a], real.features[half_b]),
         "real_colour_accuracy": float((real.colour_probs.argmax(1) == col).float().mean()),
     }
-    result.update(condition_scores(pipe, products, cands.features, cands.article_probs))
+    result.update(condition_scores(art, col, cands.features, cands.article_probs))
     result.update({f"real_{k}": v for k, v in condition_scores(
-        pipe, products, real.features, real.article_probs).items()})
+        art, col, real.features, real.article_probs).items()})
     gen_colour = pipe.classifier.predict(cands.images).colour_probs.argmax(1)
     result["colour_accuracy"] = float((gen_colour == col).float().mean())
     if baseline_images is not None:

@@ -122,13 +122,14 @@ def choose_truncation(split: Split, generator_path: Path, classifier_path: Path,
     rng = torch.Generator().manual_seed(seed)
     rows = torch.randperm(len(split.train), generator=rng)[:sample].tolist()
     products = [split.train[i] for i in rows]
+    article, colour = pipe.generator.conditions(products)
     photos = pipe.classifier.predict(split.train_photos[rows])
-    real = condition_scores(pipe, products, photos.features, photos.article_probs)
+    real = condition_scores(article, colour, photos.features, photos.article_probs)
     table = []
     for psi in TRUNCATION_GRID:
         pipe.generator.truncation = psi
         cands = pipe.sample([ImageRequest(p, seed=seed + p.product_id) for p in products])
-        scores = condition_scores(pipe, products, cands.features, cands.article_probs)
+        scores = condition_scores(article, colour, cands.features, cands.article_probs)
         table.append({"truncation": psi,
                       "cond_accuracy_vs_real": scores["cond_accuracy"] / real["cond_accuracy"],
                       "diversity_vs_real": scores["diversity"] / real["diversity"]})
