@@ -190,7 +190,13 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         return app.openapi_schema or {}
 
     app.openapi = openapi_with_security  # type: ignore[method-assign]
-    # Outermost first: the size limit refuses before anything reads the body.
+    # Each add wraps the previous: the size limit (last) refuses before anything reads the
+    # body, and the feed's fast path (first) still runs inside the latency metric.
+    app.add_middleware(
+        feed.FeedFastPath,
+        state=state,
+        route=next(r for r in feed.router.routes if getattr(r, "name", "") == "get_feed"),
+    )
     app.add_middleware(LatencyMiddleware, metrics=state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
     return app

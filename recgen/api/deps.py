@@ -7,7 +7,7 @@ Scopes: ``backend`` (generate, tasks, events), ``recommender`` (feed, events), `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -43,17 +43,18 @@ def get_session(state: StateDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _key_from(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
+def api_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request sends in ``X-API-Key`` or as ``Authorization: Bearer <key>``."""
+    key = headers.get("x-api-key")
     if key:
         return key
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
     return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def authenticate(request: Request, allowed: frozenset[str]) -> Principal:
-    """The principal of the request's key, if it holds one of ``allowed``; else 401/403."""
-    key = _key_from(request)
+async def authenticate(state: AppState, key: str | None, allowed: frozenset[str]) -> Principal:
+    """The principal of ``key`` (from :func:`api_key`), if it holds one of ``allowed``;
+    else 401/403."""
     if not key:
         raise ApiError(
             401,
@@ -62,7 +63,6 @@ async def authenticate(request: Request, allowed: frozenset[str]) -> Principal:
             [{"loc": "header.X-API-Key", "message": "required"}],
             headers={"WWW-Authenticate": "Bearer"},
         )
-    state: AppState = request.app.state.recgen
     principal = await state.keys.principal(key)
     if principal is None:
         raise ApiError(
@@ -96,7 +96,7 @@ def require(*scopes: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     allowed = scopes_for(*scopes)
 
     async def dependency(request: Request) -> Principal:
-        return await authenticate(request, allowed)
+        return await authenticate(request.app.state.recgen, api_key(request.headers), allowed)
 
     dependency.scopes = sorted(allowed)  # type: ignore[attr-defined]
     return dependency

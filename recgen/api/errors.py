@@ -126,18 +126,34 @@ async def _recgen_error(_request: Request, exc: Exception) -> JsonResponse:
     return error_response(400, "bad_request", str(exc))
 
 
+_Handler = Callable[[Request, Exception], Awaitable[JsonResponse]]
+_redis_down = _dependency_down("Redis")
+_database_down = _dependency_down("the database")
+# Looked up along the exception's MRO, most specific class first (as Starlette does).
+_HANDLERS: dict[type[Exception], _Handler] = {
+    ApiError: _api_error,
+    RequestValidationError: _validation_error,
+    StarletteHTTPException: _http_error,
+    StoreUnavailableError: _unavailable,
+    RecgenError: _recgen_error,
+    redis.ConnectionError: _redis_down,
+    redis.TimeoutError: _redis_down,
+    sqlalchemy.exc.OperationalError: _database_down,
+    sqlalchemy.exc.InterfaceError: _database_down,
+    kombu.exceptions.OperationalError: _dependency_down("the task broker"),
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(StoreUnavailableError, _unavailable)
-    app.add_exception_handler(RecgenError, _recgen_error)
-    redis_down = _dependency_down("Redis")
-    database_down = _dependency_down("the database")
-    app.add_exception_handler(redis.ConnectionError, redis_down)
-    app.add_exception_handler(redis.TimeoutError, redis_down)
-    app.add_exception_handler(sqlalchemy.exc.OperationalError, database_down)
-    app.add_exception_handler(sqlalchemy.exc.InterfaceError, database_down)
-    app.add_exception_handler(
-        kombu.exceptions.OperationalError, _dependency_down("the task broker")
-    )
+    for exc_class, handler in _HANDLERS.items():
+        app.add_exception_handler(exc_class, handler)
+
+
+async def handle_error(request: Request, exc: Exception) -> JsonResponse:
+    """The response the app's handlers give ``exc``, for code that runs outside FastAPI's
+    exception middleware (the feed's fast path); re-raises what no handler takes."""
+    for exc_class in type(exc).__mro__:
+        handler = _HANDLERS.get(exc_class)
+        if handler is not None:
+            return await handler(request, exc)
+    raise exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -104,6 +105,31 @@ def test_generated_arm_serves_cached_assets_and_falls_back_to_stock(
     )
     assert logged.asset_key == f"{key('text', 101)} {key('image', 101)}"
     assert rows[third["exposure_id"]].content == "stock"
+
+
+def test_fast_path_and_routed_endpoint_serve_the_same_feed(
+    api: TestClient, state: AppState, cache: RedisAssetCache
+) -> None:
+    start_experiment(api, "feed-paths")
+    user = user_in(state, "generated")
+    put_feed(cache, user)
+    fast = api.get(f"/v1/feed/{user}?limit=3")
+    # An extra parameter is not the plain form: FastAPI's route answers (and ignores it).
+    routed = api.get(f"/v1/feed/{user}?limit=3&utm=x")
+    assert fast.status_code == routed.status_code == 200
+    assert fast.headers["cache-control"] == routed.headers["cache-control"] == "no-store"
+
+    def without_ids(body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "items": [{**i, "exposure_id": None} for i in body["items"]]}
+
+    assert without_ids(fast.json()) == without_ids(routed.json())
+    assert [i["content"] for i in fast.json()["items"]] == ["generated", "generated", "stock"]
+    assert state.drainer.drain_all() == 6
+    metrics = api.get("/metrics").text
+    assert (
+        'recgen_http_request_duration_seconds_count{method="GET",route="/v1/feed/{user_id}",'
+        'status="200"} 2.0' in metrics
+    )
 
 
 def test_stock_arm_never_reads_generated_assets(
