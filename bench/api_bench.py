@@ -12,10 +12,14 @@ generated texts and image keys cached). Two servers start with the same uvicorn 
 * a bare FastAPI app whose one endpoint GETs the same user's feed bytes from Redis (one round
   trip) and returns them.
 
-wrk measures (0) the feed on one connection at ~40 requests/s (the 44 ms Nagle/delayed-ACK
-stall of the asyncio + h11 stack would put p50 near 44 ms), (1) the feed at a paced ~1,000
-requests/s (per-connection delay) for the p99, and (2) both servers saturated, alternately,
-twice each; the ratio uses the mean of each.
+For each worker count in ``--workers`` (default 2, then 1; the first gives the headline), wrk
+measures (0) the feed on one connection at ~40 requests/s (the 44 ms Nagle/delayed-ACK stall of
+the asyncio + h11 stack would put p50 near 44 ms), (1) the feed and then the bare endpoint at a
+paced ~1,000 requests/s (per-connection delay) for the p99s (the bare one is the floor this
+machine puts under any request's tail), and (2) both servers saturated, alternately, twice
+each; the ratio uses the mean of each. With two workers the two servers' processes and Redis,
+the drain and PostgreSQL share both cores; with one, the bare endpoint cannot use the second
+core while the feed's Redis script and exposure writes can.
 Exit status 1 with ``--strict`` when a target is missed.
 """
 
@@ -84,7 +88,8 @@ def bare_app_factory() -> Any:
     from fastapi import FastAPI
     from fastapi.responses import Response
 
-    client = aioredis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
+    # No socket timeout, as the API's own client (see recgen/api/redis_deadline.py).
+    client = aioredis.Redis.from_url(os.environ["BENCH_REDIS_URL"], socket_timeout=None)
     prefix = os.environ["BENCH_PREFIX"]
     app = FastAPI()
 
@@ -236,10 +241,100 @@ def wrk(
     return result
 
 
+# The figures given for every configuration after the headline one.
+COMPARED = ("feed_p99_ms_at_1000rps", "bare_p99_ms_at_1000rps", "feed_throughput_vs_bare")
+
+
+def paced(url_base: str, path: str, *, users: int, rate: int) -> dict[str, Any]:
+    """wrk at about ``rate`` requests/s over 10 connections, for the p99."""
+    conns = 10
+    probe = wrk(url_base, path, users=users, connections=conns, seconds=2, pace_ms=10)
+    # Per-connection pacing: rate = conns / (delay + latency); solve for delay.
+    pace = max(1, round(conns * 1000 / rate - probe["p50_ms"]))
+    result = wrk(url_base, path, users=users, connections=conns, seconds=10, pace_ms=pace)
+    result["connections"], result["delay_ms"] = conns, pace
+    return result
+
+
+def measure(workers: int, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    """Both servers with ``workers`` uvicorn workers each: p99s and saturated throughputs."""
+    from recgen.cli.api import uvicorn_options
+
+    feed_port, bare_port = free_port(), free_port()
+    options = uvicorn_options(host="127.0.0.1", port=bare_port, workers=workers, access_log=False)
+    bare_cmd = [
+        sys.executable,
+        "-c",
+        "import sys, uvicorn; sys.path.insert(0, 'bench');"
+        f"uvicorn.run('api_bench:bare_app_factory', **{options!r})",
+    ]
+    drain_cmd = [
+        "nice",
+        "-n",
+        str(args.drain_nice),
+        sys.executable,
+        "-c",
+        "from recgen.cli import main; main()",
+        "ab",
+        "drain",
+        "--follow",
+    ]
+    feed_path, bare_path = f"/v1/feed/%d?limit={args.items}", "/bare/%d"
+    with (
+        server(serve_command(feed_port, workers=workers), env, feed_port) as feed_url,
+        server(bare_cmd, env, bare_port) as bare_url,
+        sidecar(drain_cmd if args.drain == "process" else None, env),
+    ):
+        # Warm every worker's caches (keys, stock titles) and the connections.
+        wrk(feed_url, feed_path, users=args.users, connections=8, seconds=2)
+        wrk(bare_url, bare_path, users=args.users, connections=8, seconds=2)
+        # One connection at ~40 req/s: the stall of the asyncio + h11 stack under
+        # several workers (Nagle meets delayed ACK) puts every request near 44 ms.
+        quiet = wrk(feed_url, feed_path, users=args.users, connections=1, seconds=3, pace_ms=25)
+        feed_paced = paced(feed_url, feed_path, users=args.users, rate=args.rate)
+        # The same pacing on the bare endpoint: the p99 this machine gives a request that
+        # does nothing but one Redis GET, i.e. the floor under the feed's.
+        bare_paced = paced(bare_url, bare_path, users=args.users, rate=args.rate)
+        print(
+            f"  workers {workers}: paced p99 feed {feed_paced['p99_ms']:.2f} ms at "
+            f"{feed_paced['rps']:.0f} req/s, bare {bare_paced['p99_ms']:.2f} ms at "
+            f"{bare_paced['rps']:.0f} req/s",
+            flush=True,
+        )
+        runs: dict[str, list[dict[str, Any]]] = {"feed": [], "bare": []}
+        for _ in range(2):
+            for name, base, path in (("feed", feed_url, feed_path), ("bare", bare_url, bare_path)):
+                run = wrk(
+                    base, path, users=args.users, connections=args.connections, seconds=args.seconds
+                )
+                runs[name].append(run)
+                print(f"  workers {workers}: saturated {name} {run['rps']:.0f} req/s", flush=True)
+    feed_rps = sum(r["rps"] for r in runs["feed"]) / len(runs["feed"])
+    bare_rps = sum(r["rps"] for r in runs["bare"]) / len(runs["bare"])
+    return {
+        "workers": workers,
+        "feed_p99_ms_at_1000rps": feed_paced["p99_ms"],
+        "feed_p50_ms_at_1000rps": feed_paced["p50_ms"],
+        "feed_paced_rps": feed_paced["rps"],
+        "bare_p99_ms_at_1000rps": bare_paced["p99_ms"],
+        "bare_paced_rps": bare_paced["rps"],
+        "feed_p50_ms_one_connection": quiet["p50_ms"],
+        "feed_p99_ms_one_connection": quiet["p99_ms"],
+        "feed_throughput_vs_bare": feed_rps / bare_rps,
+        "feed_saturated_rps": feed_rps,
+        "bare_saturated_rps": bare_rps,
+        "runs": {"one_connection": quiet, "paced": feed_paced, "bare_paced": bare_paced, **runs},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers",
+        default="2,1",
+        help="uvicorn worker counts to measure, comma-separated; the first gives the headline",
+    )
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--items", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=8, help="per saturated run")
@@ -261,20 +356,27 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (Debian: apt-get install wrk)")
-    from recgen.cli.api import uvicorn_options
+    try:
+        worker_counts = [int(w) for w in args.workers.split(",")]
+    except ValueError:
+        parser.error(f"--workers: comma-separated integers, got {args.workers!r}")
+    if not worker_counts or min(worker_counts) < 1:
+        parser.error(f"--workers: at least one count, each >= 1, got {args.workers!r}")
 
     prefix = f"recgen-bench-{uuid.uuid4().hex[:8]}"
     conn: redis.Redis[bytes] = redis.Redis.from_url(REDIS_URL)
     cache = RedisAssetCache(conn, prefix, ttl=3600, jitter=0.0)
-    steps = ["seed", "paced feed", *["saturated feed", "saturated bare"] * 2]
-    print(f"api_bench: {len(steps)} steps: {', '.join(steps)}", flush=True)
+    print(
+        f"api_bench: seed, then per worker count ({args.workers}): paced feed and bare, "
+        "saturated feed and bare twice",
+        flush=True,
+    )
     started = time.perf_counter()
+    configs: list[dict[str, Any]] = []
     try:
         with scratch_database() as db_url:
             feed_bytes = seed(db_url, cache, args.users, args.items)
-            print(
-                f"[1/{len(steps)}] seeded {args.users} feeds ({feed_bytes} bytes each)", flush=True
-            )
+            print(f"  seeded {args.users} feeds ({feed_bytes} bytes each)", flush=True)
             env = {
                 "RECGEN_ENV": "test",
                 "RECGEN_DATABASE_URL": db_url,
@@ -287,106 +389,36 @@ def main() -> None:
                 "BENCH_PREFIX": prefix,
                 "RECGEN_EXPOSURE_DRAIN_IN_API": str(args.drain == "api").lower(),
             }
-            feed_port, bare_port = free_port(), free_port()
-            options = uvicorn_options(
-                host="127.0.0.1", port=bare_port, workers=args.workers, access_log=False
-            )
-            bare_cmd = [
-                sys.executable,
-                "-c",
-                "import sys, uvicorn; sys.path.insert(0, 'bench');"
-                f"uvicorn.run('api_bench:bare_app_factory', **{options!r})",
-            ]
-            feed_cmd = serve_command(feed_port, workers=args.workers)
-            drain_cmd = [
-                "nice",
-                "-n",
-                str(args.drain_nice),
-                sys.executable,
-                "-c",
-                "from recgen.cli import main; main()",
-                "ab",
-                "drain",
-                "--follow",
-            ]
-            with (
-                server(feed_cmd, env, feed_port) as feed_url,
-                server(bare_cmd, env, bare_port) as bare_url,
-                sidecar(drain_cmd if args.drain == "process" else None, env),
-            ):
-                feed_path = f"/v1/feed/%d?limit={args.items}"
-                # Warm every worker's caches (keys, stock titles) and the connections.
-                wrk(feed_url, feed_path, users=args.users, connections=8, seconds=2)
-                wrk(bare_url, "/bare/%d", users=args.users, connections=8, seconds=2)
-                # One connection at ~40 req/s: the stall of the asyncio + h11 stack under
-                # several workers (Nagle meets delayed ACK) puts every request near 44 ms.
-                quiet = wrk(
-                    feed_url, feed_path, users=args.users, connections=1, seconds=3, pace_ms=25
-                )
-                conns = 10
-                probe = wrk(
-                    feed_url, feed_path, users=args.users, connections=conns, seconds=2, pace_ms=10
-                )
-                # Per-connection pacing: rate = conns / (delay + latency); solve for delay.
-                pace = max(1, round(conns * 1000 / args.rate - probe["p50_ms"]))
-                paced = wrk(
-                    feed_url,
-                    feed_path,
-                    users=args.users,
-                    connections=conns,
-                    seconds=10,
-                    pace_ms=pace,
-                )
-                print(
-                    f"[2/{len(steps)}] paced feed: {paced['rps']:.0f} req/s, "
-                    f"p99 {paced['p99_ms']:.2f} ms",
-                    flush=True,
-                )
-                runs: dict[str, list[dict[str, Any]]] = {"feed": [], "bare": []}
-                for i in range(2):
-                    for name, base, path in (
-                        ("feed", feed_url, feed_path),
-                        ("bare", bare_url, "/bare/%d"),
-                    ):
-                        runs[name].append(
-                            wrk(
-                                base,
-                                path,
-                                users=args.users,
-                                connections=args.connections,
-                                seconds=args.seconds,
-                            )
-                        )
-                        print(
-                            f"[{3 + 2 * i + (name == 'bare')}/{len(steps)}] saturated {name}: "
-                            f"{runs[name][-1]['rps']:.0f} req/s",
-                            flush=True,
-                        )
-                # Undrained exposures when the load stops (0: the drain kept up).
-                backlog = int(conn.xlen(f"{prefix}:exposures"))
+            for workers in worker_counts:
+                configs.append(measure(workers, env, args))
+            # Undrained exposures when the load stops (0: the drain kept up).
+            backlog = int(conn.xlen(f"{prefix}:exposures"))
     finally:
         cache.purge()
         conn.close()
-    feed_rps = sum(r["rps"] for r in runs["feed"]) / len(runs["feed"])
-    bare_rps = sum(r["rps"] for r in runs["bare"]) / len(runs["bare"])
+    head = configs[0]
     result = {
-        "feed_p99_ms_at_1000rps": paced["p99_ms"],
-        "feed_p50_ms_at_1000rps": paced["p50_ms"],
-        "feed_paced_rps": paced["rps"],
-        "feed_p50_ms_one_connection": quiet["p50_ms"],
-        "feed_p99_ms_one_connection": quiet["p99_ms"],
-        "feed_throughput_vs_bare": feed_rps / bare_rps,
-        "feed_saturated_rps": feed_rps,
-        "bare_saturated_rps": bare_rps,
-        "targets": {
-            "p99_le_5ms": paced["p99_ms"] <= 5.0,
-            "paced_rate_ge_950": paced["rps"] >= 950,
-            "ratio_ge_0.7": feed_rps / bare_rps >= 0.7,
-            "no_nagle_stall": quiet["p50_ms"] < 20.0,
+        **{k: v for k, v in head.items() if k not in ("runs", "workers")},
+        # The other configurations' figures, named by worker count.
+        **{
+            f"{key}_{c['workers']}_workers": c[key]
+            for c in configs[1:]
+            for key in (
+                "feed_p99_ms_at_1000rps",
+                "bare_p99_ms_at_1000rps",
+                "feed_throughput_vs_bare",
+            )
         },
-        "runs": {"one_connection": quiet, "paced": paced, **runs},
+        "targets": {
+            "p99_le_5ms": head["feed_p99_ms_at_1000rps"] <= 5.0,
+            "paced_rate_ge_950": head["feed_paced_rps"] >= 950,
+            "ratio_ge_0.7": head["feed_throughput_vs_bare"] >= 0.7,
+            "no_nagle_stall": head["feed_p50_ms_one_connection"] < 20.0,
+        },
+        "configurations": configs,
         "settings": {
-            "workers": args.workers,
+            "workers": worker_counts,
+            "headline_workers": head["workers"],
             "loop": "uvloop",
             "http": "httptools",
             "access_log": False,
@@ -395,8 +427,6 @@ def main() -> None:
             "feed_bytes": feed_bytes,
             "saturated_connections": args.connections,
             "saturated_seconds": args.seconds,
-            "paced_connections": conns,
-            "paced_delay_ms": pace,
             "wrk_threads": 1,
             "experiment": "50/50 generated vs stock, exposures logged and drained",
             "exposure_drain": args.drain,
@@ -412,11 +442,13 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        f"api_bench: p99 {paced['p99_ms']:.2f} ms at {paced['rps']:.0f} req/s; feed "
-        f"{feed_rps:.0f} vs bare {bare_rps:.0f} req/s = {feed_rps / bare_rps:.2f}; "
-        f"{time.perf_counter() - started:.0f}s; wrote {args.out}"
+    summary = "; ".join(
+        f"{c['workers']} workers: p99 {c['feed_p99_ms_at_1000rps']:.2f} ms (bare "
+        f"{c['bare_p99_ms_at_1000rps']:.2f}), feed {c['feed_saturated_rps']:.0f} vs bare "
+        f"{c['bare_saturated_rps']:.0f} req/s = {c['feed_throughput_vs_bare']:.2f}"
+        for c in configs
     )
+    print(f"api_bench: {summary}; {time.perf_counter() - started:.0f}s; wrote {args.out}")
     if args.strict and not all(result["targets"].values()):
         sys.exit(1)
 
