@@ -51,18 +51,17 @@ for i, item in ipairs(feed['items']) do
     end
     if missing then table.insert(regen, pid) end
   end
-  local served = {}
-  if text ~= '' then table.insert(served, item['text_key']) end
-  if image ~= '' then table.insert(served, image) end
-  local content = (#served > 0) and 'generated' or 'stock'
-  local key = (#served > 0) and table.concat(served, ' ') or cjson.null
-  table.insert(logged, {eid, pid, content, key})
-  local tg, ig = item['text_gate'], item['image_gate']
-  local t_rej = type(tg) == 'table' and tg['passed'] == false
-  local i_rej = type(ig) == 'table' and ig['passed'] == false
-  for _, v in ipairs({pid, eid, text, image, t_rej and 1 or 0, i_rej and 1 or 0}) do
-    table.insert(out, v)
-  end
+  -- What was served, as the exposure records it: the asset keys shown, null for stock.
+  local served = cjson.null
+  if text ~= '' and image ~= '' then served = item['text_key'] .. ' ' .. image
+  elseif text ~= '' then served = item['text_key']
+  elseif image ~= '' then served = image end
+  logged[#logged + 1] = {eid, pid, (served ~= cjson.null) and 'generated' or 'stock', served}
+  -- Indexed stores, no per-item table: this loop is most of the script's CPU in Redis.
+  local tg, ig, n = item['text_gate'], item['image_gate'], #out
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = pid, eid, text, image
+  out[n + 5] = (type(tg) == 'table' and tg['passed'] == false) and 1 or 0
+  out[n + 6] = (type(ig) == 'table' and ig['passed'] == false) and 1 or 0
 end
 if #logged > 0 then
   local entry = {u = f[3], e = f[4], a = f[5], t = tonumber(f[6]), i = logged}
