@@ -74,7 +74,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"soak done: {sum(figures['requests'].values())} requests, {figures['rps']} rps, "
-          f"feed p99 {lat.get('p99')} ms ({figures['feed_ready_share']:.1%} ready), "
+          f"feed p99 {lat.get('p99')} ms ({figures['feed_ready_share']:.1%} ready; server side "
+          f"{figures['feed_latency_server'].get('share_within_5ms', 0):.1%} within 5 ms, p99 <= "
+          f"{figures['feed_latency_server'].get('p99_at_most_ms')} ms), "
           f"non-2xx {non_2xx}, events missing {figures['events_missing']}, "
           f"RSS growth api {figures['api_rss_growth_kb']} kB / worker "
           f"{figures['worker_rss_growth_kb']} kB -> {args.out}")

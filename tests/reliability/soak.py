@@ -13,7 +13,9 @@ warmed through the API (its first request enqueues the refresh; the worker write
 so feed latencies measure serving from the cache; each feed answer's ``state`` is counted.
 Figures: request counts and statuses per kind, feed states, latency percentiles per kind, RSS
 of the API server process and of the worker's process tree over time, and whether every
-accepted event was stored.
+accepted event was stored. The client's latencies include its own cost (httpx in Python), so
+the feed's latency is also read from the server's own histogram
+(``recgen_http_request_duration_seconds``, first byte in to last byte out) over the same load.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.experiments import ensure_users
@@ -49,6 +52,7 @@ WARM_TIMEOUT_S = 90.0
 API_WORKERS = 1
 DEFAULT_RATE = 50.0  # requests/s of the whole mix
 MAX_RSS_GROWTH_KB = 40_000  # after warm-up, for the API process and for the worker tree
+FEED_ROUTE = "/v1/feed/{user_id}"
 SERVED = ("recgen serve --workers 1 (uvicorn, uvloop + httptools); one keep-alive httpx "
           "client, sequential paced requests; one Celery worker process (light engine)")
 
@@ -80,6 +84,34 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     ms = np.asarray(values) * 1000
     return {f"p{q}": round(float(np.percentile(ms, q)), 2) for q in (50, 95, 99)} | {
         "max": round(float(ms.max()), 2)
+    }
+
+
+def feed_histogram(client: httpx.Client) -> dict[float, float]:
+    """The API's cumulative histogram of answered feed requests: upper bound (s) -> count."""
+    counts: dict[float, float] = defaultdict(float)
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        if family.name != "recgen_http_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name.endswith("_bucket") and labels.get("route") == FEED_ROUTE:
+                counts[float(labels["le"])] += sample.value
+    return dict(counts)
+
+
+def server_feed_latency(before: dict[float, float], after: dict[float, float]) -> dict[str, Any]:
+    """The feed requests answered between two histogram reads: their count, the share within
+    5 ms, and the smallest bucket bound holding 99 % of them (ms; inf when only +Inf does)."""
+    window = {bound: after[bound] - before.get(bound, 0.0) for bound in sorted(after)}
+    total = window.get(float("inf"), 0.0)
+    if total == 0:
+        return {"requests": 0}
+    p99 = next(bound for bound, n in window.items() if n >= 0.99 * total)
+    return {
+        "requests": int(total),
+        "share_within_5ms": round(window.get(0.005, 0.0) / total, 4),
+        "p99_at_most_ms": p99 * 1000.0,
     }
 
 
@@ -124,6 +156,7 @@ def run_soak(duration_s: float, *, db_url: str, redis_base: str, tmp: Path,
     ) as worker, served_api(env, workers=API_WORKERS, log_path=tmp / "soak-api.log") as api, \
             httpx.Client(base_url=api.url, headers=headers(), timeout=30.0) as client:
         warm_up = _warm_feeds(client)
+        histogram_before = feed_histogram(client)
         started = next_sample = time.monotonic()
         sent = 0
         while (now := time.monotonic()) - started < duration_s:
@@ -165,6 +198,7 @@ def run_soak(duration_s: float, *, db_url: str, redis_base: str, tmp: Path,
                 latency[kind].append(time.perf_counter() - t0)
             statuses[kind][response.status_code] += 1
         elapsed = time.monotonic() - started
+        server_feed = server_feed_latency(histogram_before, feed_histogram(client))
         memory.append({"t_s": round(elapsed, 1), "api_kb": tree_rss_kb(api.pid),
                        "worker_kb": tree_rss_kb(worker.pid)})
         wanted = set(accepted_events)
@@ -188,6 +222,7 @@ def run_soak(duration_s: float, *, db_url: str, redis_base: str, tmp: Path,
         "feed_ready_share": round(feed_states.get("ready", 0) / feeds, 4) if feeds else 0.0,
         "rps": round(sum(len(v) for v in latency.values()) / elapsed, 1),
         "latency_ms": {k: _percentiles(v) for k, v in latency.items()},
+        "feed_latency_server": server_feed,
         "events_accepted": len(wanted),
         "events_missing": len(missing),
         "events_drain_s": round(drain_s, 1),

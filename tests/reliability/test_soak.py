@@ -41,3 +41,7 @@ def test_soak_mixed_load(tmp_path: Path) -> None:
     assert figures["api_rss_growth_kb"] <= MAX_RSS_GROWTH_KB, figures["memory"]
     assert figures["worker_rss_growth_kb"] <= MAX_RSS_GROWTH_KB, figures["memory"]
     assert figures["latency_ms"]["feed"]["p99"] <= MAX_FEED_P99_MS, figures["latency_ms"]
+    # The server's own histogram saw exactly the feed requests the client sent under load.
+    server = figures["feed_latency_server"]
+    assert server["requests"] == figures["requests"]["feed"], server
+    assert 0.0 < server["share_within_5ms"] <= 1.0 and server["p99_at_most_ms"] > 0, server
