@@ -15,8 +15,9 @@ generated texts and image keys cached). Two servers start with the same uvicorn 
 For each worker count in ``--workers`` (default 2, then 1; the first gives the headline), wrk
 measures (0) the feed on one connection at ~40 requests/s (the 44 ms Nagle/delayed-ACK stall of
 the asyncio + h11 stack would put p50 near 44 ms), (1) the feed and then the bare endpoint at a
-paced ~1,000 requests/s (per-connection delay) for the p99s (the bare one is the floor this
-machine puts under any request's tail), and (2) both servers saturated, alternately, twice
+paced ~1,000 requests/s (per-connection delay) for the p99s, and the same Redis GET served by
+a raw ASGI app without a framework (``floor``: the least a request that makes the feed's one
+Redis round trip can cost on this machine), and (2) both servers saturated, alternately, twice
 each; the ratio uses the mean of each. With two workers the two servers' processes and Redis,
 the drain and PostgreSQL share both cores; with one, the bare endpoint cannot use the second
 core while the feed's Redis script and exposure writes can.
@@ -96,6 +97,25 @@ def bare_app_factory() -> Any:
     @app.get("/bare/{user_id}")
     async def bare(user_id: int) -> Response:
         return Response(await client.get(f"{prefix}:feed:{user_id}"), media_type="application/json")
+
+    return app
+
+
+def floor_app_factory() -> Any:
+    """The floor: the bare endpoint's one Redis GET with no framework at all (raw ASGI)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(os.environ["BENCH_REDIS_URL"], socket_timeout=None)
+    prefix = os.environ["BENCH_PREFIX"]
+    headers = [(b"content-type", b"application/json")]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return  # lifespan: nothing to start
+        user_id = scope["path"].rsplit("/", 1)[-1]
+        body = await client.get(f"{prefix}:feed:{user_id}") or b""
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     return app
 
@@ -242,7 +262,12 @@ def wrk(
 
 
 # The figures given for every configuration after the headline one.
-COMPARED = ("feed_p99_ms_at_1000rps", "bare_p99_ms_at_1000rps", "feed_throughput_vs_bare")
+COMPARED = (
+    "feed_p99_ms_at_1000rps",
+    "bare_p99_ms_at_1000rps",
+    "floor_p99_ms_at_1000rps",
+    "feed_throughput_vs_bare",
+)
 
 
 def paced(url_base: str, path: str, *, users: int, rate: int) -> dict[str, Any]:
@@ -257,17 +282,20 @@ def paced(url_base: str, path: str, *, users: int, rate: int) -> dict[str, Any]:
 
 
 def measure(workers: int, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
-    """Both servers with ``workers`` uvicorn workers each: p99s and saturated throughputs."""
+    """The three servers with ``workers`` uvicorn workers each: p99s, saturated throughputs."""
     from recgen.cli.api import uvicorn_options
 
-    feed_port, bare_port = free_port(), free_port()
-    options = uvicorn_options(host="127.0.0.1", port=bare_port, workers=workers, access_log=False)
-    bare_cmd = [
-        sys.executable,
-        "-c",
-        "import sys, uvicorn; sys.path.insert(0, 'bench');"
-        f"uvicorn.run('api_bench:bare_app_factory', **{options!r})",
-    ]
+    feed_port, bare_port, floor_port = free_port(), free_port(), free_port()
+
+    def baseline_command(factory: str, port: int) -> list[str]:
+        options = uvicorn_options(host="127.0.0.1", port=port, workers=workers, access_log=False)
+        return [
+            sys.executable,
+            "-c",
+            f"import sys, uvicorn; sys.path.insert(0, 'bench'); uvicorn.run({factory!r}, "
+            f"**{options!r})",
+        ]
+
     drain_cmd = [
         "nice",
         "-n",
@@ -279,10 +307,13 @@ def measure(workers: int, env: dict[str, str], args: argparse.Namespace) -> dict
         "drain",
         "--follow",
     ]
+    bare_cmd = baseline_command("api_bench:bare_app_factory", bare_port)
+    floor_cmd = baseline_command("api_bench:floor_app_factory", floor_port)
     feed_path, bare_path = f"/v1/feed/%d?limit={args.items}", "/bare/%d"
     with (
         server(serve_command(feed_port, workers=workers), env, feed_port) as feed_url,
         server(bare_cmd, env, bare_port) as bare_url,
+        server(floor_cmd, env, floor_port) as floor_url,
         sidecar(drain_cmd if args.drain == "process" else None, env),
     ):
         # Warm every worker's caches (keys, stock titles) and the connections.
@@ -292,13 +323,16 @@ def measure(workers: int, env: dict[str, str], args: argparse.Namespace) -> dict
         # several workers (Nagle meets delayed ACK) puts every request near 44 ms.
         quiet = wrk(feed_url, feed_path, users=args.users, connections=1, seconds=3, pace_ms=25)
         feed_paced = paced(feed_url, feed_path, users=args.users, rate=args.rate)
-        # The same pacing on the bare endpoint: the p99 this machine gives a request that
-        # does nothing but one Redis GET, i.e. the floor under the feed's.
+        # The same pacing on the bare endpoint, and on the same Redis GET without a framework:
+        # the p99 this machine gives a request that does nothing but one Redis round trip,
+        # i.e. the floor under the feed's (which must make that round trip).
         bare_paced = paced(bare_url, bare_path, users=args.users, rate=args.rate)
+        floor_paced = paced(floor_url, bare_path, users=args.users, rate=args.rate)
         print(
             f"  workers {workers}: paced p99 feed {feed_paced['p99_ms']:.2f} ms at "
             f"{feed_paced['rps']:.0f} req/s, bare {bare_paced['p99_ms']:.2f} ms at "
-            f"{bare_paced['rps']:.0f} req/s",
+            f"{bare_paced['rps']:.0f} req/s, raw ASGI + one GET {floor_paced['p99_ms']:.2f} ms "
+            f"at {floor_paced['rps']:.0f} req/s",
             flush=True,
         )
         runs: dict[str, list[dict[str, Any]]] = {"feed": [], "bare": []}
@@ -318,12 +352,20 @@ def measure(workers: int, env: dict[str, str], args: argparse.Namespace) -> dict
         "feed_paced_rps": feed_paced["rps"],
         "bare_p99_ms_at_1000rps": bare_paced["p99_ms"],
         "bare_paced_rps": bare_paced["rps"],
+        "floor_p99_ms_at_1000rps": floor_paced["p99_ms"],
+        "floor_paced_rps": floor_paced["rps"],
         "feed_p50_ms_one_connection": quiet["p50_ms"],
         "feed_p99_ms_one_connection": quiet["p99_ms"],
         "feed_throughput_vs_bare": feed_rps / bare_rps,
         "feed_saturated_rps": feed_rps,
         "bare_saturated_rps": bare_rps,
-        "runs": {"one_connection": quiet, "paced": feed_paced, "bare_paced": bare_paced, **runs},
+        "runs": {
+            "one_connection": quiet,
+            "paced": feed_paced,
+            "bare_paced": bare_paced,
+            "floor_paced": floor_paced,
+            **runs,
+        },
     }
 
 
@@ -367,7 +409,7 @@ def main() -> None:
     conn: redis.Redis[bytes] = redis.Redis.from_url(REDIS_URL)
     cache = RedisAssetCache(conn, prefix, ttl=3600, jitter=0.0)
     print(
-        f"api_bench: seed, then per worker count ({args.workers}): paced feed and bare, "
+        f"api_bench: seed, then per worker count ({args.workers}): paced feed, bare and raw GET, "
         "saturated feed and bare twice",
         flush=True,
     )
@@ -444,7 +486,8 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     summary = "; ".join(
         f"{c['workers']} workers: p99 {c['feed_p99_ms_at_1000rps']:.2f} ms (bare "
-        f"{c['bare_p99_ms_at_1000rps']:.2f}), feed {c['feed_saturated_rps']:.0f} vs bare "
+        f"{c['bare_p99_ms_at_1000rps']:.2f}, raw GET {c['floor_p99_ms_at_1000rps']:.2f}), feed "
+        f"{c['feed_saturated_rps']:.0f} vs bare "
         f"{c['bare_saturated_rps']:.0f} req/s = {c['feed_throughput_vs_bare']:.2f}"
         for c in configs
     )
