@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 FEED_SCOPES = scopes_for("recommender", "backend")
 _LOOKUPS = (("text", "hit"), ("text", "miss"), ("image", "hit"), ("image", "miss"))
 router = APIRouter(prefix=V1, tags=["feed"])
+DEFAULT_LIMIT = 10
 _ASSET_SAFE = ":._-+"
 # Keys of only these characters are what quote() returns unchanged (the usual case; a fullmatch
 # is half the cost of quote(), which runs for each generated image of a feed).
@@ -61,9 +62,6 @@ def _enqueue(state: AppState, user_id: int, product_ids: list[int] | None) -> No
 def _in_background(state: AppState, user_id: int, product_ids: list[int] | None) -> None:
     # The default executor's thread sends the task; the feed answers without waiting.
     asyncio.get_running_loop().run_in_executor(None, _enqueue, state, user_id, product_ids)
-
-
-DEFAULT_LIMIT = 10
 
 
 @router.get(
@@ -111,12 +109,13 @@ class FeedFastPath:
         if scope["type"] == "http" and scope["method"] == "GET":
             path = self._PATH.fullmatch(scope["path"])
             query = self._QUERY.fullmatch(scope["query_string"])
-            if path and query and int(path[1]) <= MAX_USER_ID:
+            user_id = int(path[1]) if path else 0
+            if query and 1 <= user_id <= MAX_USER_ID:
                 scope["route"] = self._route  # what the latency metric labels requests by
                 try:
                     response = await serve_feed(
                         self._state,
-                        user_id=int(path[1]),
+                        user_id=user_id,
                         limit=int(query[1] or DEFAULT_LIMIT),
                         key=api_key(Headers(scope=scope)),
                     )
