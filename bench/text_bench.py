@@ -3,9 +3,10 @@
 Same model, same sampling settings (temperature, top-k, top-p, max new tokens), same run.
 Writes descriptions/s for both, their ratio (``text_batched_speedup``), the achieved FLOP/s of
 each as a fraction of the fp32 matmul rate measured in this run (``text_roofline_fraction``),
-plus settings, machine and git commit. The headline figures run both paths in this process
-(torch threads from settings); ``worker_layout`` repeats both in ``--processes`` one-thread
-processes, the layout of the production workers.
+plus settings, machine and git commit. The batched path also runs on the checkpoint's own
+forward (``lean_forward_speedup``: what the lean Llama forward adds). The headline figures
+run every path in this process (torch threads from settings); ``worker_layout`` repeats them
+in ``--processes`` one-thread processes, the layout of the production workers.
 
     PYTHONPATH=. python bench/text_bench.py --out var/bench/text.json
 """
@@ -20,6 +21,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +78,12 @@ def run_naive(model: TextModel, prompts: list[list[int]], seeds: list[int]) -> t
     return time.perf_counter() - start, outputs
 
 
-def run_batched(model: TextModel, prompts: list[list[int]],
-                seeds: list[int]) -> tuple[float, list[list[int]]]:
+def run_batched(model: TextModel, prompts: list[list[int]], seeds: list[int],
+                lean_forward: bool = True) -> tuple[float, list[list[int]]]:
     start = time.perf_counter()
     outputs = generate_ids(model.model, prompts, seeds, eos_id=model.tokenizer.eos_token_id,
                            pad_id=model.tokenizer.pad_token_id, settings=model.meta.sampling,
-                           banned=model.special_ids())
+                           banned=model.special_ids(), lean_forward=lean_forward)
     return time.perf_counter() - start, outputs
 
 
@@ -121,10 +123,14 @@ def in_processes(run: Run, model: TextModel, prompts: list[list[int]], seeds: li
 
 def measure(model: TextModel, prompts: list[list[int]], seeds: list[int], naive: int,
             peak_gflops: float, processes: int) -> dict[str, float]:
-    """Naive and batched rates, their ratio and FLOP fractions; ``processes`` > 1 runs both
-    paths in that many one-thread processes."""
+    """Naive and batched rates, their ratio and FLOP fractions, and the batched path on the
+    checkpoint's own forward instead of the lean one; ``processes`` > 1 runs every path in
+    that many one-thread processes."""
     figures: dict[str, float] = {}
-    for name, run, count in (("naive", run_naive, naive), ("batched", run_batched, len(prompts))):
+    paths: tuple[tuple[str, Run, int], ...] = (
+        ("naive", run_naive, naive), ("batched", run_batched, len(prompts)),
+        ("batched_checkpoint_forward", partial(run_batched, lean_forward=False), len(prompts)))
+    for name, run, count in paths:
         ps, ss = prompts[:count], seeds[:count]
         seconds, outputs = (run(model, ps, ss) if processes == 1
                             else in_processes(run, model, ps, ss, processes))
@@ -134,6 +140,8 @@ def measure(model: TextModel, prompts: list[list[int]], seeds: list[int], naive:
                     f"mean_new_tokens_{name}": sum(map(len, outputs)) / len(outputs)}
     figures["batched_speedup"] = (figures["batched_descriptions_per_s"]
                                   / figures["naive_descriptions_per_s"])
+    figures["lean_forward_speedup"] = (figures["batched_descriptions_per_s"]
+                                       / figures["batched_checkpoint_forward_descriptions_per_s"])
     return figures
 
 
@@ -185,7 +193,8 @@ def main() -> None:
     print(f"text bench: batched {one['batched_descriptions_per_s']:.1f}/s vs naive "
           f"{one['naive_descriptions_per_s']:.2f}/s = {one['batched_speedup']:.1f}x; "
           f"{one['batched_gflops']:.1f} GFLOP/s = {one['batched_roofline_fraction']:.2f} of "
-          f"fp32 matmul ({peak:.1f}) -> {args.out}")
+          f"fp32 matmul ({peak:.1f}); lean forward {one['lean_forward_speedup']:.2f}x the "
+          f"checkpoint's -> {args.out}")
     if "worker_layout" in report:
         layout = report["worker_layout"]
         print(f"  in {args.processes} one-thread processes: batched "

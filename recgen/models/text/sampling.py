@@ -1,9 +1,11 @@
-"""Fast batched decoding over any HF causal LM: buckets, left padding, static KV cache, and
-top-k/top-p sampling by a Gumbel-max draw from per-request noise.
+"""Fast batched decoding over any HF causal LM: buckets, left padding, a preallocated KV cache,
+and top-k/top-p sampling by a Gumbel-max draw from per-request noise.
 
 Why not ``model.generate``: on 2 CPU cores its per-step overhead (logits processors, a full
 vocabulary sort for top-p, ``torch.multinomial``) costs more than the tiny model's forward.
-Here a step is one forward + ``topk`` over the vocabulary + a few [B, k] ops.
+Here a step is one forward + ``topk`` over the vocabulary + a few [B, k] ops. The forward is
+:class:`~recgen.models.text.llama_decoder.LlamaDecoder` for Llama-layout checkpoints (the
+default model) and the model's own, on a static cache, for any other.
 
 Reproducibility: a request's Gumbel noise is drawn up front from a generator seeded with the
 request's seed ([max_new_tokens, top_k] per request), so its sample does not depend on which
@@ -15,11 +17,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from transformers import AttentionInterface, PreTrainedModel, StaticCache
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+from recgen.models.text import llama_decoder
+from recgen.models.text.llama_decoder import KVCache, LlamaDecoder
 
 PREFIX_ATTENTION = "recgen_prefix_sdpa"
 
@@ -109,17 +115,105 @@ def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tens
     return ids, mask
 
 
-def _compact(cache: StaticCache, keep: torch.Tensor) -> bool:
-    """Drop finished rows from every layer of the cache; False if its layout is unknown."""
-    layers = getattr(cache, "layers", None)
-    if not layers or not all(hasattr(layer, "keys") and hasattr(layer, "values")
-                             for layer in layers):
-        return False
-    for layer in layers:
-        layer.keys = layer.keys.index_select(0, keep)
-        layer.values = layer.values.index_select(0, keep)
-        layer.batch_size = int(keep.numel())
-    return True
+def _positions(prompt_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids [B, L] of left-padded prompts; pads share position 0."""
+    return (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+
+
+class BatchForward(Protocol):
+    """A batch of left-padded prompts on its way through a model: logits [B, vocab] of the
+    last prompt position, then of each step's token; ``keep`` drops every other row."""
+
+    def prefill(self) -> torch.Tensor: ...
+
+    def step(self, token: torch.Tensor, step: int) -> torch.Tensor: ...
+
+    def keep(self, rows: torch.Tensor) -> bool: ...
+
+
+class _LlamaBatch:
+    """One batch through :class:`LlamaDecoder`, with its preallocated KV cache."""
+
+    def __init__(self, decoder: LlamaDecoder, ids: torch.Tensor, prompt_mask: torch.Tensor,
+                 steps: int) -> None:
+        batch, self.length = ids.shape
+        self.decoder, self.ids = decoder, ids
+        self.cache = KVCache.empty(decoder, batch, self.length + steps)
+        self.positions = _positions(prompt_mask)
+        self.rotations = decoder.rotations(int(self.positions.max()) + steps + 1)
+        self.next_pos = self.positions[:, -1] + 1  # [B]
+        # Which cache columns a row may attend to: all but its left padding. None when no
+        # row is padded, so decoding steps skip the mask altogether.
+        self.keys_seen: torch.Tensor | None = None
+        if not bool(prompt_mask.all()):
+            self.keys_seen = torch.cat([prompt_mask.bool(),
+                                        torch.ones(batch, steps, dtype=torch.bool)], dim=1)
+
+    def prefill(self) -> torch.Tensor:
+        causal = torch.ones(self.length, self.length, dtype=torch.bool).tril()
+        mask = causal[None, None]
+        if self.keys_seen is not None:
+            # A pad query sees itself so that its (unused) softmax row is not all -inf.
+            seen = self.keys_seen[:, None, None, : self.length]
+            mask = causal & (seen | torch.eye(self.length, dtype=torch.bool))
+        return self.decoder.forward(self.ids, self.rotations[self.positions][:, :, None],
+                                    mask, self.cache, 0)
+
+    def step(self, token: torch.Tensor, step: int) -> torch.Tensor:
+        start = self.length + step
+        mask = None if self.keys_seen is None else self.keys_seen[:, None, None, : start + 1]
+        rotation = self.rotations[self.next_pos + step][:, None, None]
+        return self.decoder.forward(token[:, None], rotation, mask, self.cache, start)
+
+    def keep(self, rows: torch.Tensor) -> bool:
+        self.cache.keep(rows)
+        self.next_pos = self.next_pos[rows]
+        if self.keys_seen is not None:
+            self.keys_seen = self.keys_seen[rows]
+        return True
+
+
+class _TransformersBatch:
+    """One batch through the model's own forward, with a static KV cache: the path for any
+    checkpoint :mod:`~recgen.models.text.llama_decoder` does not cover."""
+
+    def __init__(self, model: PreTrainedModel, ids: torch.Tensor, prompt_mask: torch.Tensor,
+                 steps: int) -> None:
+        batch, self.length = ids.shape
+        self.model, self.ids = model, ids
+        # One preallocated mask over prompt + every future position; a step only widens it.
+        self.mask = torch.cat([prompt_mask, torch.ones(batch, steps, dtype=torch.long)], dim=1)
+        self.cache = StaticCache(config=model.config, max_cache_len=self.length + steps)
+        self.extra = _forward_kwargs(model, self.cache)
+        self.positions = _positions(prompt_mask)
+        self.next_pos = self.positions[:, -1:] + 1  # [B, 1]
+
+    def prefill(self) -> torch.Tensor:
+        logits: torch.Tensor = self.model(
+            input_ids=self.ids, attention_mask=self.mask[:, : self.length],
+            position_ids=self.positions, cache_position=torch.arange(self.length),
+            **self.extra).logits[:, -1]
+        return logits
+
+    def step(self, token: torch.Tensor, step: int) -> torch.Tensor:
+        logits: torch.Tensor = self.model(
+            input_ids=token[:, None], attention_mask=self.mask[:, : self.length + step + 1],
+            position_ids=self.next_pos + step, cache_position=torch.tensor([self.length + step]),
+            **self.extra).logits[:, -1]
+        return logits
+
+    def keep(self, rows: torch.Tensor) -> bool:
+        """Drop the other rows from every layer of the cache; False if its layout is unknown."""
+        layers = getattr(self.cache, "layers", None)
+        if not layers or not all(hasattr(layer, "keys") and hasattr(layer, "values")
+                                 for layer in layers):
+            return False
+        for layer in layers:
+            layer.keys = layer.keys.index_select(0, rows)
+            layer.values = layer.values.index_select(0, rows)
+            layer.batch_size = int(rows.numel())
+        self.mask, self.next_pos = self.mask[rows], self.next_pos[rows]
+        return True
 
 
 # Rows that finish leave the batch once this share of it is done: a step's cost grows with its
@@ -128,27 +222,17 @@ _COMPACT_SHARE = 0.1
 
 
 @torch.inference_mode()
-def _decode_batch(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seeds: Sequence[int],
-                 *, eos_id: int, pad_id: int, settings: SamplingSettings,
-                 banned: Sequence[int] = ()) -> list[list[int]]:
-    """The decode loop of :func:`decode_batch`: prefill, then one token per step for the rows
-    still running (finished rows are compacted away)."""
-    ids, prompt_mask = _left_pad(prompts, pad_id)
-    batch, length = ids.shape
+def _decode(batch: BatchForward, seeds: Sequence[int], *, eos_id: int, pad_id: int,
+            settings: SamplingSettings, banned: Sequence[int]) -> list[list[int]]:
+    """Prefill, then one token per step for the rows still running (finished rows are
+    compacted away)."""
     steps = settings.max_new_tokens
-    # One preallocated mask over prompt + every future position; a step only flips a column.
-    mask = torch.cat([prompt_mask, torch.ones(batch, steps, dtype=torch.long)], dim=1)
-    cache = StaticCache(config=model.config, max_cache_len=length + steps)
-    positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)  # [B, L]; pads share position 0
     noise = None if settings.greedy else request_noise(seeds, steps, settings.top_k)
-    out = torch.full((batch, steps), pad_id, dtype=torch.long)
-    rows = torch.arange(batch)  # original row of each row still in the batch
-    done = torch.zeros(batch, dtype=torch.bool)
-    extra = _forward_kwargs(model, cache)
-    logits = model(input_ids=ids, attention_mask=mask[:, :length], position_ids=positions,
-                   cache_position=torch.arange(length), **extra).logits[:, -1]  # [B, V]
-    next_pos = positions[:, -1:] + 1  # [B, 1]
+    out = torch.full((len(seeds), steps), pad_id, dtype=torch.long)
+    rows = torch.arange(len(seeds))  # original row of each row still in the batch
+    done = torch.zeros(len(seeds), dtype=torch.bool)
     banned_ids = torch.tensor(sorted(set(banned) - {eos_id}), dtype=torch.long)
+    logits = batch.prefill()
     for step in range(steps):
         logits.index_fill_(1, banned_ids, float("-inf"))
         token = choose_next(logits, None if noise is None else noise[:, step], settings)
@@ -158,30 +242,34 @@ def _decode_batch(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seed
         finished = int(done.sum())
         if finished == len(rows) or step == steps - 1:
             break
-        if finished >= _COMPACT_SHARE * len(rows) and _compact(
-                cache, keep := (~done).nonzero().squeeze(1)):
-            rows, token, mask, next_pos = rows[keep], token[keep], mask[keep], next_pos[keep]
+        if finished >= _COMPACT_SHARE * len(rows) and batch.keep(
+                keep := (~done).nonzero().squeeze(1)):
+            rows, token, done = rows[keep], token[keep], done[keep]
             noise = None if noise is None else noise[keep]
-            done = done[keep]
-        logits = model(input_ids=token[:, None], attention_mask=mask[:, : length + step + 1],
-                       position_ids=next_pos + step,
-                       cache_position=torch.tensor([length + step]), **extra).logits[:, -1]
+        logits = batch.step(token, step)
     return [_until_eos(row, eos_id, pad_id) for row in out.tolist()]
 
 
 def decode_batch(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seeds: Sequence[int],
                  *, eos_id: int, pad_id: int, settings: SamplingSettings,
-                 banned: Sequence[int] = ()) -> list[list[int]]:
+                 banned: Sequence[int] = (),
+                 decoder: LlamaDecoder | None = None) -> list[list[int]]:
     """Generated ids (without prompt, cut at EOS) for one batch of prompts; ``banned`` ids
-    (control codes, pad) are never emitted. Models on transformers' attention interface
-    decode with :func:`prefix_attention`; their own setting is restored afterwards."""
+    (control codes, pad) are never emitted. With a ``decoder`` (built from ``model``) the batch
+    runs on its lean forward; otherwise on the model's own, where models on transformers'
+    attention interface decode with :func:`prefix_attention` (their setting is restored)."""
+    ids, prompt_mask = _left_pad(prompts, pad_id)
+    steps = settings.max_new_tokens
+    if decoder is not None:
+        return _decode(_LlamaBatch(decoder, ids, prompt_mask, steps), seeds, eos_id=eos_id,
+                       pad_id=pad_id, settings=settings, banned=banned)
     original = model.config._attn_implementation
     swap = bool(getattr(model, "_supports_attention_backend", False)) and original == "sdpa"
     if swap:
         model.set_attn_implementation(PREFIX_ATTENTION)
     try:
-        return _decode_batch(model, prompts, seeds, eos_id=eos_id, pad_id=pad_id,
-                             settings=settings, banned=banned)
+        return _decode(_TransformersBatch(model, ids, prompt_mask, steps), seeds, eos_id=eos_id,
+                       pad_id=pad_id, settings=settings, banned=banned)
     finally:
         if swap:
             model.set_attn_implementation(original)
@@ -194,14 +282,19 @@ def _until_eos(row: list[int], eos_id: int, pad_id: int) -> list[int]:
 
 def generate_ids(model: PreTrainedModel, prompts: Sequence[Sequence[int]], seeds: Sequence[int],
                  *, eos_id: int, pad_id: int, settings: SamplingSettings,
-                 banned: Sequence[int] = ()) -> list[list[int]]:
-    """Decode every prompt, bucketed by length so a batch wastes little on padding."""
+                 banned: Sequence[int] = (), lean_forward: bool = True) -> list[list[int]]:
+    """Decode every prompt, bucketed by length so a batch wastes little on padding; on the
+    lean forward where the checkpoint allows it (``lean_forward=False``: always the model's
+    own, as the benchmark compares them)."""
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    decoder = (LlamaDecoder(model) if lean_forward and llama_decoder.supports(model)
+               else None)
     results: list[list[int]] = [[] for _ in prompts]
     for start in range(0, len(order), settings.batch_size):
         chunk = order[start : start + settings.batch_size]
         outputs = decode_batch(model, [prompts[i] for i in chunk], [seeds[i] for i in chunk],
-                               eos_id=eos_id, pad_id=pad_id, settings=settings, banned=banned)
+                               eos_id=eos_id, pad_id=pad_id, settings=settings, banned=banned,
+                               decoder=decoder)
         for index, ids in zip(chunk, outputs, strict=True):
             results[index] = ids
     return results

@@ -13,7 +13,8 @@ from recgen.config import WEIGHTS_DIR
 from recgen.errors import ModelLoadError
 from recgen.models.text import DescriptionGenerator, TextModel, sampling
 from recgen.models.text.gate import check_description
-from recgen.models.text.sampling import SamplingSettings, generate_ids
+from recgen.models.text.llama_decoder import LlamaDecoder
+from recgen.models.text.sampling import SamplingSettings, decode_batch, generate_ids
 
 
 def test_round_trip_keeps_weights_and_version(tiny: TextModel, tiny_dir: Path,
@@ -62,33 +63,36 @@ def test_greedy_batched_matches_transformers_generate(tiny: TextModel) -> None:
         assert got == (ref_list[: ref_list.index(eos)] if eos in ref_list else ref_list)
 
 
+@pytest.mark.parametrize("lean", [True, False], ids=["lean forward", "checkpoint forward"])
 def test_rows_that_finish_early_leave_the_batch_without_changing_any_output(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, lean: bool) -> None:
     # The shipped model: its descriptions end at different lengths, and unlike a random tiny
     # model its next token depends on the whole cached context, so a cache row mixed up in
     # compaction shows in the text.
     model = TextModel.from_pretrained(WEIGHTS_DIR / "text")
     reqs = [replace(r, seed=r.seed + i) for i, r in enumerate(requests(6) * 4)]
     prompts = model.prompts(reqs)
+    decoder = LlamaDecoder(model.model) if lean else None
 
     def decode() -> list[list[int]]:
-        return generate_ids(model.model, prompts, [r.seed for r in reqs],
+        return decode_batch(model.model, prompts, [r.seed for r in reqs],
                             eos_id=model.tokenizer.eos_token_id,
                             pad_id=model.tokenizer.pad_token_id, settings=model.meta.sampling,
-                            banned=model.special_ids())
+                            banned=model.special_ids(), decoder=decoder)
 
     monkeypatch.setattr(sampling, "_COMPACT_SHARE", float("inf"))
     whole_batch = decode()
     assert len({len(row) for row in whole_batch}) > 3  # rows end at different steps
     compactions: list[int] = []
-    real_compact = sampling._compact
+    batch_type: Any = sampling._LlamaBatch if lean else sampling._TransformersBatch
+    real_keep = batch_type.keep
 
-    def spy(cache: Any, keep: torch.Tensor) -> bool:
-        compactions.append(int(keep.numel()))
-        return real_compact(cache, keep)
+    def spy(self: Any, rows: torch.Tensor) -> bool:
+        compactions.append(int(rows.numel()))
+        return bool(real_keep(self, rows))
 
     monkeypatch.setattr(sampling, "_COMPACT_SHARE", 0.25)
-    monkeypatch.setattr(sampling, "_compact", spy)
+    monkeypatch.setattr(batch_type, "keep", spy)
     assert decode() == whole_batch
     assert compactions and compactions[-1] < len(reqs)  # the batch did shrink
 

@@ -1,0 +1,93 @@
+"""The lean Llama forward must be the checkpoint's own forward, only cheaper: same logits
+step by step, same decoded ids, and it stands aside for checkpoints it does not cover."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+from recgen.models.text import llama_decoder
+from recgen.models.text.llama_decoder import LlamaDecoder
+from recgen.models.text.sampling import (
+    SamplingSettings,
+    _left_pad,
+    _LlamaBatch,
+    _TransformersBatch,
+    decode_batch,
+)
+
+VOCAB, PAD, EOS = 97, 0, 1
+LAYOUTS = {
+    "multi-head": {},
+    "grouped-query with biases": {"num_key_value_heads": 2, "attention_bias": True,
+                                  "mlp_bias": True},
+    "multi-query, linear rope scaling": {
+        "num_key_value_heads": 1,
+        "rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 500.0}},
+}
+
+
+def llama(**overrides: Any) -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    settings = {"vocab_size": VOCAB, "hidden_size": 64, "intermediate_size": 96,
+                "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
+                "max_position_embeddings": 128, "pad_token_id": PAD, "eos_token_id": EOS}
+    config = LlamaConfig(**(settings | overrides))
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():  # zero-initialised biases would hide a misplaced one
+        for name, param in model.named_parameters():
+            if name.endswith("bias"):
+                param.normal_(std=0.5)
+    return model
+
+
+def prompts() -> list[list[int]]:
+    generator = torch.Generator().manual_seed(1)
+    return [torch.randint(3, VOCAB, (n,), generator=generator).tolist() for n in (3, 9, 6, 9)]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_logits_match_the_checkpoint_forward_at_every_step(layout: str) -> None:
+    model = llama(**LAYOUTS[layout])
+    assert llama_decoder.supports(model)
+    ids, prompt_mask = _left_pad(prompts(), PAD)
+    assert not bool(prompt_mask.all())  # left padding is exercised
+    steps = 6
+    with torch.inference_mode():
+        lean = _LlamaBatch(LlamaDecoder(model), ids, prompt_mask, steps)
+        reference = _TransformersBatch(model, ids, prompt_mask, steps)
+        ours, theirs = lean.prefill(), reference.prefill()
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+        for step in range(steps - 1):
+            token = theirs.argmax(-1)
+            if step == 2:  # drop a row midway, as decoding does when one finishes
+                keep = torch.tensor([0, 2, 3])
+                assert lean.keep(keep) and reference.keep(keep)
+                token = token[keep]
+            ours, theirs = lean.step(token, step), reference.step(token, step)
+            torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("greedy", [True, False])
+def test_decoded_ids_match_the_checkpoint_forward(greedy: bool) -> None:
+    model = llama(num_key_value_heads=2)
+    with torch.no_grad():  # peaked logits, so that rows end at different steps
+        model.lm_head.weight.mul_(8)
+    batch = prompts() * 3
+    settings = SamplingSettings(max_new_tokens=16, greedy=greedy)
+    args = {"eos_id": EOS, "pad_id": PAD, "settings": settings, "banned": [2]}
+    seeds = list(range(len(batch)))
+    lean = decode_batch(model, batch, seeds, decoder=LlamaDecoder(model), **args)
+    assert lean == decode_batch(model, batch, seeds, **args)
+    assert all(2 not in row for row in lean)
+
+
+def test_checkpoints_outside_the_layout_keep_their_own_forward() -> None:
+    assert not llama_decoder.supports(GPT2LMHeadModel(GPT2Config(
+        vocab_size=VOCAB, n_embd=32, n_layer=1, n_head=2, n_positions=64)))
+    assert not llama_decoder.supports(llama(
+        rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0}))
+    assert not llama_decoder.supports(llama(hidden_act="gelu"))
