@@ -37,7 +37,9 @@ class SamplingSettings:
     top_p: float = 0.95
     # Bodies of the default model are at most ~40 tokens; a shorter cache is cheaper to read.
     max_new_tokens: int = 48
-    batch_size: int = 128
+    # With the default model's single KV head a batch of 256 keeps its KV cache (~20 MB) in
+    # the L3 cache beside the weights: 1.08x the rate of 128 over six interleaved pairs.
+    batch_size: int = 256
     greedy: bool = False
 
 
