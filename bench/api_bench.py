@@ -83,37 +83,41 @@ end
 """
 
 
+def _feed_store() -> tuple[Any, str]:
+    """The baselines' async Redis client and the key prefix of the seeded feed bytes, from the
+    bench's environment. No socket timeout, as the API's own client (see
+    recgen/api/redis_deadline.py)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(os.environ["BENCH_REDIS_URL"], socket_timeout=None)
+    return client, f"{os.environ['BENCH_PREFIX']}:feed:"
+
+
 def bare_app_factory() -> Any:
     """The baseline: one Redis GET of the user's feed bytes, nothing else."""
-    import redis.asyncio as aioredis
     from fastapi import FastAPI
     from fastapi.responses import Response
 
-    # No socket timeout, as the API's own client (see recgen/api/redis_deadline.py).
-    client = aioredis.Redis.from_url(os.environ["BENCH_REDIS_URL"], socket_timeout=None)
-    prefix = os.environ["BENCH_PREFIX"]
+    client, feed_key = _feed_store()
     app = FastAPI()
 
     @app.get("/bare/{user_id}")
     async def bare(user_id: int) -> Response:
-        return Response(await client.get(f"{prefix}:feed:{user_id}"), media_type="application/json")
+        return Response(await client.get(f"{feed_key}{user_id}"), media_type="application/json")
 
     return app
 
 
 def floor_app_factory() -> Any:
     """The floor: the bare endpoint's one Redis GET with no framework at all (raw ASGI)."""
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(os.environ["BENCH_REDIS_URL"], socket_timeout=None)
-    prefix = os.environ["BENCH_PREFIX"]
+    client, feed_key = _feed_store()
     headers = [(b"content-type", b"application/json")]
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return  # lifespan: nothing to start
         user_id = scope["path"].rsplit("/", 1)[-1]
-        body = await client.get(f"{prefix}:feed:{user_id}") or b""
+        body = await client.get(f"{feed_key}{user_id}") or b""
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

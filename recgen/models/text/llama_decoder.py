@@ -52,16 +52,19 @@ class _Layer:
 
 
 def _pair_rotary_rows(weight: torch.Tensor, heads: int, head_dim: int) -> torch.Tensor:
-    """Reorder each head's output rows from [x0..x(d/2-1), y0..y(d/2-1)] (rotate-half
-    layout) to [x0, y0, x1, y1, ...], so that (x_i, y_i) is one complex number."""
+    """Reorder each head's output rows (of a weight or a bias) from [x0..x(d/2-1),
+    y0..y(d/2-1)] (rotate-half layout) to [x0, y0, x1, y1, ...], so that (x_i, y_i) is one
+    complex number."""
     half = head_dim // 2
     order = torch.stack([torch.arange(half), torch.arange(half) + half], dim=1).flatten()
     return weight.reshape(heads, head_dim, -1)[:, order].reshape(weight.shape)
 
 
-def _cat_bias(*linears: torch.nn.Linear) -> torch.Tensor | None:
-    biases = [linear.bias for linear in linears]
-    return None if biases[0] is None else torch.cat([b.detach() for b in biases])
+def _bias(*linears: torch.nn.Linear) -> torch.Tensor | None:
+    """The linears' biases as one detached tensor, or None when they have none."""
+    if linears[0].bias is None:
+        return None
+    return torch.cat([linear.bias.detach() for linear in linears])
 
 
 class LlamaDecoder:
@@ -84,28 +87,25 @@ class LlamaDecoder:
         self.layers: list[_Layer] = []
         for layer in model.model.layers:
             attn, mlp = layer.self_attn, layer.mlp
-            q = _pair_rotary_rows(attn.q_proj.weight.detach(), self.heads, self.head_dim)
-            k = _pair_rotary_rows(attn.k_proj.weight.detach(), self.kv_heads, self.head_dim)
-            qkv_bias = _cat_bias(attn.q_proj, attn.k_proj, attn.v_proj)
-            if qkv_bias is not None:
-                q_rows, k_rows = self.heads * self.head_dim, self.kv_heads * self.head_dim
-                q_bias, k_bias, v_bias = torch.split(qkv_bias, [q_rows, k_rows, k_rows])
-                qkv_bias = torch.cat([
-                    _pair_rotary_rows(q_bias[:, None], self.heads, self.head_dim)[:, 0],
-                    _pair_rotary_rows(k_bias[:, None], self.kv_heads, self.head_dim)[:, 0],
-                    v_bias])
             self.layers.append(_Layer(
                 attention_norm=layer.input_layernorm.weight.detach(),
-                qkv=torch.cat([q, k, attn.v_proj.weight.detach()]),
-                qkv_bias=qkv_bias,
+                qkv=self._fused_qkv(attn, "weight"),
+                qkv_bias=None if attn.q_proj.bias is None else self._fused_qkv(attn, "bias"),
                 out=attn.o_proj.weight.detach(),
-                out_bias=None if attn.o_proj.bias is None else attn.o_proj.bias.detach(),
+                out_bias=_bias(attn.o_proj),
                 mlp_norm=layer.post_attention_layernorm.weight.detach(),
                 gate_up=torch.cat([mlp.gate_proj.weight.detach(), mlp.up_proj.weight.detach()]),
-                gate_up_bias=_cat_bias(mlp.gate_proj, mlp.up_proj),
+                gate_up_bias=_bias(mlp.gate_proj, mlp.up_proj),
                 down=mlp.down_proj.weight.detach(),
-                down_bias=None if mlp.down_proj.bias is None else mlp.down_proj.bias.detach(),
+                down_bias=_bias(mlp.down_proj),
             ))
+
+    def _fused_qkv(self, attn: torch.nn.Module, part: str) -> torch.Tensor:
+        """The q, k and v projections' ``part`` ("weight" or "bias") as one detached tensor,
+        the q and k rows rotary-paired."""
+        q, k, v = (getattr(getattr(attn, f"{name}_proj"), part).detach() for name in "qkv")
+        return torch.cat([_pair_rotary_rows(q, self.heads, self.head_dim),
+                          _pair_rotary_rows(k, self.kv_heads, self.head_dim), v])
 
     def rotations(self, length: int) -> torch.Tensor:
         """Complex rotary factors [length, head_dim / 2] for positions 0..length-1, from the
