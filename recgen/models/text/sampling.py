@@ -144,34 +144,35 @@ class _LlamaBatch:
         self.positions = _positions(prompt_mask)
         self.rotations = decoder.rotations(int(self.positions.max()) + steps + 1)
         self.next_pos = self.positions[:, -1] + 1  # [B]
-        # Which cache columns a row may attend to: all but its left padding. None when no
-        # row is padded, so decoding steps skip the mask altogether.
-        self.keys_seen: torch.Tensor | None = None
+        # Added to the attention scores of every query: -inf on a row's left padding, 0 on
+        # every other cache column. None when no row is padded, so decoding steps skip it.
+        self.key_bias: torch.Tensor | None = None
         if not bool(prompt_mask.all()):
-            self.keys_seen = torch.cat([prompt_mask.bool(),
-                                        torch.ones(batch, steps, dtype=torch.bool)], dim=1)
+            seen = torch.cat([prompt_mask.bool(), torch.ones(batch, steps, dtype=torch.bool)],
+                             dim=1)
+            self.key_bias = torch.zeros(seen.shape).masked_fill_(~seen, float("-inf"))
 
     def prefill(self) -> torch.Tensor:
-        causal = torch.ones(self.length, self.length, dtype=torch.bool).tril()
-        mask = causal[None, None]
-        if self.keys_seen is not None:
+        seen = torch.ones(self.length, self.length, dtype=torch.bool).tril()[None, None]
+        if self.key_bias is not None:
             # A pad query sees itself so that its (unused) softmax row is not all -inf.
-            seen = self.keys_seen[:, None, None, : self.length]
-            mask = causal & (seen | torch.eye(self.length, dtype=torch.bool))
+            unpadded = self.key_bias[:, None, None, : self.length] == 0
+            seen = seen & (unpadded | torch.eye(self.length, dtype=torch.bool))
+        mask = torch.zeros(seen.shape).masked_fill_(~seen, float("-inf"))
         return self.decoder.forward(self.ids, self.rotations[self.positions][:, :, None],
                                     mask, self.cache, 0)
 
     def step(self, token: torch.Tensor, step: int) -> torch.Tensor:
         start = self.length + step
-        mask = None if self.keys_seen is None else self.keys_seen[:, None, None, : start + 1]
+        mask = None if self.key_bias is None else self.key_bias[:, None, None, : start + 1]
         rotation = self.rotations[self.next_pos + step][:, None, None]
         return self.decoder.forward(token[:, None], rotation, mask, self.cache, start)
 
     def keep(self, rows: torch.Tensor) -> bool:
         self.cache.keep(rows)
         self.next_pos = self.next_pos[rows]
-        if self.keys_seen is not None:
-            self.keys_seen = self.keys_seen[rows]
+        if self.key_bias is not None:
+            self.key_bias = self.key_bias[rows]
         return True
 
 

@@ -10,7 +10,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from recgen.models.text import llama_decoder
-from recgen.models.text.llama_decoder import LlamaDecoder
+from recgen.models.text.llama_decoder import Linear, LlamaDecoder, onednn_available
 from recgen.models.text.sampling import (
     SamplingSettings,
     _left_pad,
@@ -28,6 +28,10 @@ LAYOUTS = {
         "num_key_value_heads": 1,
         "rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 500.0}},
 }
+# Both matmul backends: oneDNN where this torch build has it, plain torch ops everywhere.
+BACKENDS = [pytest.param(True, id="onednn", marks=pytest.mark.skipif(
+                not onednn_available(), reason="this torch build has no oneDNN")),
+            pytest.param(False, id="torch")]
 
 
 def llama(**overrides: Any) -> LlamaForCausalLM:
@@ -49,15 +53,32 @@ def prompts() -> list[list[int]]:
     return [torch.randint(3, VOCAB, (n,), generator=generator).tolist() for n in (3, 9, 6, 9)]
 
 
+@pytest.mark.parametrize("onednn", BACKENDS)
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no bias"])
+def test_linear_epilogues_are_the_plain_math(onednn: bool, bias: bool) -> None:
+    generator = torch.Generator().manual_seed(2)
+    weight, x, other = (torch.randn(shape, generator=generator)
+                        for shape in ((24, 16), (5, 16), (5, 24)))
+    b = torch.randn(24, generator=generator) if bias else None
+    linear = Linear(weight, b, onednn)
+    product = x @ weight.T + (0 if b is None else b)
+    close = {"rtol": 1e-5, "atol": 1e-5}
+    torch.testing.assert_close(linear(x), product, **close)
+    torch.testing.assert_close(linear.silu(x), torch.nn.functional.silu(product), **close)
+    torch.testing.assert_close(linear.times(x, other), product * other, **close)
+    torch.testing.assert_close(linear.plus(x, other), product + other, **close)
+
+
+@pytest.mark.parametrize("onednn", BACKENDS)
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_logits_match_the_checkpoint_forward_at_every_step(layout: str) -> None:
+def test_logits_match_the_checkpoint_forward_at_every_step(layout: str, onednn: bool) -> None:
     model = llama(**LAYOUTS[layout])
     assert llama_decoder.supports(model)
     ids, prompt_mask = _left_pad(prompts(), PAD)
     assert not bool(prompt_mask.all())  # left padding is exercised
     steps = 6
     with torch.inference_mode():
-        lean = _LlamaBatch(LlamaDecoder(model), ids, prompt_mask, steps)
+        lean = _LlamaBatch(LlamaDecoder(model, onednn), ids, prompt_mask, steps)
         reference = _TransformersBatch(model, ids, prompt_mask, steps)
         ours, theirs = lean.prefill(), reference.prefill()
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
@@ -71,8 +92,9 @@ def test_logits_match_the_checkpoint_forward_at_every_step(layout: str) -> None:
             torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("onednn", BACKENDS)
 @pytest.mark.parametrize("greedy", [True, False])
-def test_decoded_ids_match_the_checkpoint_forward(greedy: bool) -> None:
+def test_decoded_ids_match_the_checkpoint_forward(greedy: bool, onednn: bool) -> None:
     model = llama(num_key_value_heads=2)
     with torch.no_grad():  # peaked logits, so that rows end at different steps
         model.lm_head.weight.mul_(8)
@@ -80,7 +102,7 @@ def test_decoded_ids_match_the_checkpoint_forward(greedy: bool) -> None:
     settings = SamplingSettings(max_new_tokens=16, greedy=greedy)
     args = {"eos_id": EOS, "pad_id": PAD, "settings": settings, "banned": [2]}
     seeds = list(range(len(batch)))
-    lean = decode_batch(model, batch, seeds, decoder=LlamaDecoder(model), **args)
+    lean = decode_batch(model, batch, seeds, decoder=LlamaDecoder(model, onednn), **args)
     assert lean == decode_batch(model, batch, seeds, **args)
     assert all(2 not in row for row in lean)
 
