@@ -45,30 +45,62 @@ class SamplingSettings:
 
 def request_noise(seeds: Sequence[int], steps: int, k: int) -> torch.Tensor:
     """Gumbel noise [B, steps, k], row b drawn only from ``seeds[b]``."""
-    rows = []
-    for seed in seeds:
-        gen = torch.Generator().manual_seed(int(seed))
-        uniform = torch.rand(steps, k, generator=gen).clamp_(min=1e-10)
-        rows.append(-torch.log(-torch.log(uniform)))
-    return torch.stack(rows)
+    uniform = torch.stack([torch.rand(steps, k, generator=torch.Generator().manual_seed(int(seed)))
+                           for seed in seeds])
+    return uniform.clamp_(min=1e-10).log_().neg_().log_().neg_()
+
+
+# Rows whose top token holds more than top_p + this of the probability skip the top-k (see
+# choose_next); the margin keeps a row at the boundary on the full path, where float rounding
+# in the two computations of its mass could disagree.
+_SURE_MARGIN = 1e-4
 
 
 def choose_next(logits: torch.Tensor, noise: torch.Tensor | None,
                 settings: SamplingSettings) -> torch.Tensor:
     """Next token per row [B] from last-position logits [B, V].
 
-    Greedy: argmax. Sampled: temperature, keep the top-k (sorted), drop the tail past top-p
-    mass, then argmax(log p + Gumbel) over the k survivors, which draws exactly from the
-    renormalised top-k/top-p distribution without a full sort or multinomial.
+    Greedy: argmax. Sampled: keep the top-k (sorted), apply the temperature, drop the tail
+    past top-p mass, then argmax(log p + Gumbel) over the k survivors, which draws exactly
+    from the renormalised top-k/top-p distribution without a full sort or multinomial.
+
+    Most rows need none of that: when the top token's probability over the whole vocabulary
+    exceeds top_p, its probability renormalised over the top k is larger still, every other
+    token lies past the top-p mass, and the draw is the argmax whatever the noise. The
+    default model is that sure at about four steps in five, so the top-k (the costliest
+    operator of sampling) runs on the other rows only.
     """
+    top = argmax_rows(logits)
     if noise is None:
-        return logits.argmax(dim=-1)
-    top_logits, top_ids = torch.topk(logits / settings.temperature, settings.top_k, dim=-1)
-    log_probs = torch.log_softmax(top_logits, dim=-1)  # [B, k], sorted descending
+        return top
+    top_prob = torch.softmax(logits * (1 / settings.temperature), dim=-1).amax(dim=-1)
+    unsure = (top_prob <= settings.top_p + _SURE_MARGIN).nonzero().squeeze(1)
+    if unsure.numel():
+        top[unsure] = _sample_top_k_top_p(logits[unsure], noise[unsure], settings)
+    return top
+
+
+def _sample_top_k_top_p(logits: torch.Tensor, noise: torch.Tensor,
+                        settings: SamplingSettings) -> torch.Tensor:
+    top_logits, top_ids = torch.topk(logits, settings.top_k, dim=-1)
+    # The temperature on the k kept logits only: dividing by it keeps their order.
+    log_probs = torch.log_softmax(top_logits / settings.temperature, dim=-1)  # sorted, [B, k]
     mass_before = torch.cumsum(log_probs.exp(), dim=-1) - log_probs.exp()
     log_probs = log_probs.masked_fill(mass_before > settings.top_p, float("-inf"))
     pick = (log_probs + noise).argmax(dim=-1, keepdim=True)  # [B, 1]
     return top_ids.gather(-1, pick).squeeze(-1)
+
+
+def argmax_rows(x: torch.Tensor, group: int = 64) -> torch.Tensor:
+    """``x.argmax(-1)`` of a [B, V] tensor: the same index (the first maximum), found by way of
+    the maxima of groups of ``group`` columns. Torch's CPU ``amax`` is vectorised and its
+    ``argmax`` is not: over [256, 4096] here 30 us against about 0.5 ms."""
+    batch, width = x.shape
+    if width % group:
+        return x.argmax(dim=-1)
+    groups = x.view(batch, width // group, group)
+    best = groups.amax(dim=-1).argmax(dim=-1)  # the first group holding the row's maximum
+    return best * group + groups[torch.arange(batch), best].argmax(dim=-1)
 
 
 def prefix_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
