@@ -3,7 +3,8 @@ and top-k/top-p sampling by a Gumbel-max draw from per-request noise.
 
 Why not ``model.generate``: on 2 CPU cores its per-step overhead (logits processors, a full
 vocabulary sort for top-p, ``torch.multinomial``) costs more than the tiny model's forward.
-Here a step is one forward + ``topk`` over the vocabulary + a few [B, k] ops. The forward is
+Here a step is one forward, a softmax over the vocabulary, and a ``topk`` only for the rows
+not already sure of their next token. The forward is
 :class:`~recgen.models.text.llama_decoder.LlamaDecoder` for Llama-layout checkpoints (the
 default model) and the model's own, on a static cache, for any other.
 
@@ -165,6 +166,12 @@ class BatchForward(Protocol):
     def keep(self, rows: torch.Tensor) -> bool: ...
 
 
+def _score_bias(seen: torch.Tensor) -> torch.Tensor:
+    """What to add to attention scores so that a query sees only the keys marked in ``seen``:
+    0 there, -inf elsewhere."""
+    return torch.zeros(seen.shape).masked_fill_(~seen, float("-inf"))
+
+
 class _LlamaBatch:
     """One batch through :class:`LlamaDecoder`, with its preallocated KV cache."""
 
@@ -180,9 +187,8 @@ class _LlamaBatch:
         # every other cache column. None when no row is padded, so decoding steps skip it.
         self.key_bias: torch.Tensor | None = None
         if not bool(prompt_mask.all()):
-            seen = torch.cat([prompt_mask.bool(), torch.ones(batch, steps, dtype=torch.bool)],
-                             dim=1)
-            self.key_bias = torch.zeros(seen.shape).masked_fill_(~seen, float("-inf"))
+            self.key_bias = _score_bias(torch.cat(
+                [prompt_mask.bool(), torch.ones(batch, steps, dtype=torch.bool)], dim=1))
 
     def prefill(self) -> torch.Tensor:
         seen = torch.ones(self.length, self.length, dtype=torch.bool).tril()[None, None]
@@ -190,9 +196,8 @@ class _LlamaBatch:
             # A pad query sees itself so that its (unused) softmax row is not all -inf.
             unpadded = self.key_bias[:, None, None, : self.length] == 0
             seen = seen & (unpadded | torch.eye(self.length, dtype=torch.bool))
-        mask = torch.zeros(seen.shape).masked_fill_(~seen, float("-inf"))
         return self.decoder.forward(self.ids, self.rotations[self.positions][:, :, None],
-                                    mask, self.cache, 0)
+                                    _score_bias(seen), self.cache, 0)
 
     def step(self, token: torch.Tensor, step: int) -> torch.Tensor:
         start = self.length + step
