@@ -27,6 +27,7 @@ to both leaves unchanged, and v is not permuted.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TypeGuard, cast
 
@@ -48,10 +49,26 @@ def supports(model: PreTrainedModel) -> TypeGuard[LlamaForCausalLM]:
             and getattr(config, "pretraining_tp", 1) == 1 and rope in _STATIC_ROPE)
 
 
+@functools.cache
 def onednn_available() -> bool:
-    """Whether this torch build has the oneDNN linear primitives :class:`Linear` runs on."""
-    return (bool(torch.backends.mkldnn.is_available())  # type: ignore[no-untyped-call]
-            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+    """Whether this torch build runs :class:`Linear` on oneDNN, and gets the plain math's
+    results there. The primitives are torch's internal operators (those its compiler fuses
+    into), so a build that lacks or changed them decodes on plain torch ops instead."""
+    if not (bool(torch.backends.mkldnn.is_available())  # type: ignore[no-untyped-call]
+            and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
+        return False
+    generator = torch.Generator().manual_seed(0)
+    weight, x, other = (torch.randn(shape, generator=generator)
+                        for shape in ((8, 4), (3, 4), (3, 8)))
+    bias = torch.randn(8, generator=generator)
+    try:
+        fast, plain = Linear(weight, bias, onednn=True), Linear(weight, bias, onednn=False)
+        return all(torch.allclose(ours, theirs, rtol=1e-4, atol=1e-5) for ours, theirs in (
+            (fast(x), plain(x)), (fast.silu(x), plain.silu(x)),
+            (fast.times(x, other), plain.times(x, other)),
+            (fast.plus(x, other), plain.plus(x, other))))
+    except (RuntimeError, TypeError):
+        return False
 
 
 class Linear:

@@ -113,3 +113,25 @@ def test_checkpoints_outside_the_layout_keep_their_own_forward() -> None:
     assert not llama_decoder.supports(llama(
         rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0}))
     assert not llama_decoder.supports(llama(hidden_act="gelu"))
+
+
+@pytest.mark.skipif(not onednn_available(), reason="this torch build has no oneDNN")
+def test_onednn_primitives_that_disagree_with_the_plain_math_are_not_used(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = torch.ops.mkldnn._linear_pointwise
+
+    class Off:  # the product off by one everywhere, as a changed internal operator might be
+        binary = real.binary
+
+        def __call__(self, *args: Any) -> torch.Tensor:
+            return real(*args) + 1
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", Off())
+    onednn_available.cache_clear()
+    try:
+        assert not onednn_available()
+        assert LlamaDecoder(llama()).lm_head.packed is None  # decodes on plain torch ops
+    finally:
+        monkeypatch.undo()
+        onednn_available.cache_clear()
+    assert onednn_available()
