@@ -135,3 +135,31 @@ def test_onednn_primitives_that_disagree_with_the_plain_math_are_not_used(
         monkeypatch.undo()
         onednn_available.cache_clear()
     assert onednn_available()
+
+
+@pytest.mark.skipif(not onednn_available(), reason="this torch build has no oneDNN")
+def test_onednn_sees_a_few_row_counts_whatever_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """oneDNN keeps a compiled primitive per input shape: the rows it is given are padded to
+    a multiple of 16 (a decoding step) or of 1,024 (a prefill), never the batch's own count."""
+    real, seen = torch.ops.mkldnn._linear_pointwise, set()
+
+    class Recording:
+        def __call__(self, x: torch.Tensor, *args: Any) -> torch.Tensor:
+            seen.add(x.shape[0])
+            return real(x, *args)
+
+        def binary(self, x: torch.Tensor, *args: Any) -> torch.Tensor:
+            seen.add(x.shape[0])
+            return real.binary(x, *args)
+
+    model = llama(num_key_value_heads=2)
+    with torch.no_grad():  # peaked logits, so that rows end at different steps
+        model.lm_head.weight.mul_(8)
+    decoder = LlamaDecoder(model, onednn=True)
+    batch = prompts() * 10  # 40 rows of 3 to 9 tokens: a prefill of 360 rows
+    args = {"eos_id": EOS, "pad_id": PAD, "settings": SamplingSettings(max_new_tokens=16)}
+    reference = decode_batch(model, batch, list(range(40)), decoder=decoder, **args)
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", Recording())
+    assert decode_batch(model, batch, list(range(40)), decoder=decoder, **args) == reference
+    assert seen >= {48, 1024}  # 40 rows padded, a 360-row prefill padded
+    assert all(rows % (16 if rows <= 256 else 1024) == 0 for rows in seen)
