@@ -112,7 +112,6 @@ class Linear:
         return self._product(x, residual, "add")
 
     def _product(self, x: torch.Tensor, other: torch.Tensor | None, op: str) -> torch.Tensor:
-        rows = x.shape[0]
         if self.packed is None:
             product = F.linear(x, self.weight, self.bias)
             if op == "swish":
@@ -120,6 +119,7 @@ class Linear:
             if other is None:
                 return product
             return product * other if op == "mul" else product + other
+        rows = x.shape[0]
         padding = _padded(rows) - rows
         if padding:
             x = F.pad(x, (0, 0, 0, padding))
@@ -181,25 +181,22 @@ class LlamaDecoder:
                        for layer in model.model.layers]
 
     def _layer(self, layer: LlamaDecoderLayer, onednn: bool) -> _Layer:
-        attn, mlp, norm = layer.self_attn, layer.mlp, layer.input_layernorm
-        # Folding the softmax scale into q's rows: the scores come out of q @ k.T scaled.
-        q_w = _pair_rotary_rows(attn.q_proj.weight.detach() * attn.scaling, self.heads,
-                                self.head_dim)
-        k_w = _pair_rotary_rows(attn.k_proj.weight.detach(), self.kv_heads, self.head_dim)
-        qkv_bias = None
-        if attn.q_proj.bias is not None:
-            qkv_bias = torch.cat([
-                _pair_rotary_rows(attn.q_proj.bias.detach() * attn.scaling, self.heads,
-                                  self.head_dim),
-                _pair_rotary_rows(attn.k_proj.bias.detach(), self.kv_heads, self.head_dim),
-                attn.v_proj.bias.detach()])
-        qkv_w = torch.cat([q_w, k_w, attn.v_proj.weight.detach()]) * norm.weight.detach()
-        mlp_norm = layer.post_attention_layernorm
-        return _Layer(qkv=Linear(qkv_w, qkv_bias, onednn),
+        attn, mlp, mlp_norm = layer.self_attn, layer.mlp, layer.post_attention_layernorm
+        qkv_bias = None if attn.q_proj.bias is None else self._fused_qkv(attn, "bias")
+        qkv = self._fused_qkv(attn, "weight") * layer.input_layernorm.weight.detach()
+        return _Layer(qkv=Linear(qkv, qkv_bias, onednn),
                       out=_linear(attn.o_proj, onednn),
                       gate=_linear(mlp.gate_proj, onednn, norm=mlp_norm),
                       up=_linear(mlp.up_proj, onednn, norm=mlp_norm),
                       down=_linear(mlp.down_proj, onednn))
+
+    def _fused_qkv(self, attn: torch.nn.Module, part: str) -> torch.Tensor:
+        """The q, k and v projections' ``part`` ("weight" or "bias") as one detached tensor:
+        the q and k rows rotary-paired, q's scaled by the softmax scale (so that q @ k.T comes
+        out scaled)."""
+        q, k, v = (getattr(getattr(attn, f"{name}_proj"), part).detach() for name in "qkv")
+        return torch.cat([_pair_rotary_rows(q * attn.scaling, self.heads, self.head_dim),
+                          _pair_rotary_rows(k, self.kv_heads, self.head_dim), v])
 
     def rotations(self, length: int) -> torch.Tensor:
         """Complex rotary factors [length, head_dim / 2] for positions 0..length-1, from the

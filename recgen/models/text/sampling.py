@@ -183,19 +183,20 @@ class _LlamaBatch:
         self.positions = _positions(prompt_mask)
         self.rotations = decoder.rotations(int(self.positions.max()) + steps + 1)
         self.next_pos = self.positions[:, -1] + 1  # [B]
+        self.prompt_seen = prompt_mask.bool()  # for the prefill's mask
         # Added to the attention scores of every query: -inf on a row's left padding, 0 on
         # every other cache column. None when no row is padded, so decoding steps skip it.
         self.key_bias: torch.Tensor | None = None
-        if not bool(prompt_mask.all()):
+        if not bool(self.prompt_seen.all()):
             self.key_bias = _score_bias(torch.cat(
-                [prompt_mask.bool(), torch.ones(batch, steps, dtype=torch.bool)], dim=1))
+                [self.prompt_seen, torch.ones(batch, steps, dtype=torch.bool)], dim=1))
 
     def prefill(self) -> torch.Tensor:
         seen = torch.ones(self.length, self.length, dtype=torch.bool).tril()[None, None]
         if self.key_bias is not None:
             # A pad query sees itself so that its (unused) softmax row is not all -inf.
-            unpadded = self.key_bias[:, None, None, : self.length] == 0
-            seen = seen & (unpadded | torch.eye(self.length, dtype=torch.bool))
+            seen = seen & (self.prompt_seen[:, None, None, :]
+                           | torch.eye(self.length, dtype=torch.bool))
         return self.decoder.forward(self.ids, self.rotations[self.positions][:, :, None],
                                     _score_bias(seen), self.cache, 0)
 
