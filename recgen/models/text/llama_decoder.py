@@ -162,8 +162,9 @@ def _linear(module: torch.nn.Linear, onednn: bool, norm: LlamaRMSNorm | None = N
 class LlamaDecoder:
     """Folded, fused copies of a Llama-layout model's weights and the forward over them.
 
-    Built per generation call (copying a few MB), so it never serves stale weights of a model
-    that is still training. ``onednn`` (default: where torch has it) picks the matmul backend.
+    Built per generation call (copying and prepacking a few MB: about 5 ms for the default
+    model, against about a second to decode a batch), so it never serves stale weights of a
+    model that is still training. ``onednn`` (default: where torch has it) picks the matmul backend.
     """
 
     def __init__(self, model: LlamaForCausalLM, onednn: bool | None = None) -> None:

@@ -68,8 +68,9 @@ def choose_next(logits: torch.Tensor, noise: torch.Tensor | None,
     Most rows need none of that: when the top token's probability over the whole vocabulary
     exceeds top_p, its probability renormalised over the top k is larger still, every other
     token lies past the top-p mass, and the draw is the argmax whatever the noise. The
-    default model is that sure at about four steps in five, so the top-k (the costliest
-    operator of sampling) runs on the other rows only.
+    default model is that sure for most rows (64-100 % of a batch of 256 on 23 of its 24
+    sampled steps, in one measurement), so the top-k (the costliest operator of sampling)
+    runs on the other rows only.
     """
     top = argmax_rows(logits)
     if noise is None:
