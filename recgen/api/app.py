@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -138,7 +139,8 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         return entries >= settings.exposure_drain_batch
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def background() -> AsyncIterator[None]:
+        """The bootstrap key and the first experiment read, then the loops until shutdown."""
         await run_in_threadpool(_bootstrap_key, state)
         await run_in_threadpool(state.experiments.refresh)
         loops = [
@@ -166,6 +168,17 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
                     await run_in_threadpool(state.drainer.drain_all)
             await state.redis_async.aclose()  # type: ignore[attr-defined]
             state.redis_sync.close()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Process-wide, so only while this app serves: the interpreter's value comes back.
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(settings.api_gil_switch_interval_ms / 1000.0)
+        try:
+            async with background():
+                yield
+        finally:
+            sys.setswitchinterval(switch_interval)
 
     app = FastAPI(
         title="recgen",
