@@ -13,18 +13,17 @@ generated texts and image keys cached). Two servers start with the same uvicorn 
   trip) and returns them.
 
 For each worker count in ``--workers`` (default 1, then 2; the first gives the headline: one
-worker is what ``recgen serve`` runs by default, ``api_workers``, and what docker-compose serves),
-wrk
-measures (0) the feed on one connection at ~40 requests/s (the 44 ms Nagle/delayed-ACK stall of
-the asyncio + h11 stack would put p50 near 44 ms), (1) the feed and then the bare endpoint at a
-paced ~1,000 requests/s (per-connection delay) for the p99s, and the same Redis GET served by
-a raw ASGI app without a framework (``floor``: the least a request that makes the feed's one
-Redis round trip can cost on this machine), and (2) both servers saturated, alternately, twice
-each; the ratio uses the mean of each. With two workers the two servers' processes and Redis,
-the drain and PostgreSQL share both cores, so the ratio compares whole-machine cost per request
-(the feed's exposure rows stored by PostgreSQL included); with one, the bare endpoint cannot use
-the second core while the feed's Redis script and exposure writes can. The Nagle check holds
-for every worker count (the stall needs several workers to show).
+worker is what ``recgen serve`` runs by default, ``api_workers``, and what docker-compose
+serves), wrk measures (0) the feed on one connection at ~40 requests/s (the 44 ms
+Nagle/delayed-ACK stall of the asyncio + h11 stack would put p50 near 44 ms), (1) the feed and
+then the bare endpoint at a paced ~1,000 requests/s (per-connection delay) for the p99s, and
+the same Redis GET served by a raw ASGI app without a framework (``floor``: the least a request
+that makes the feed's one Redis round trip can cost on this machine), and (2) both servers
+saturated, alternately, twice each; the ratio uses the mean of each. With two workers the two
+servers' processes and Redis, the drain and PostgreSQL share both cores, so the ratio compares
+whole-machine cost per request (the feed's exposure rows stored by PostgreSQL included); with
+one, the bare endpoint cannot use the second core while the feed's Redis script and exposure
+writes can. The Nagle check holds for every worker count (the stall needs several workers).
 Exit status 1 with ``--strict`` when a target is missed.
 """
 
@@ -283,8 +282,8 @@ def paced(url_base: str, path: str, *, users: int, rate: int) -> dict[str, Any]:
     """wrk at about ``rate`` requests/s over 10 connections, for the p99."""
     conns = 10
     probe = wrk(url_base, path, users=users, connections=conns, seconds=2, pace_ms=10)
-    # Per-connection pacing: rate = conns / (delay + latency); solve for delay, rounded down
-    # (wrk's delay is whole milliseconds), so the paced rate is at least ``rate``, not below.
+    # Per-connection pacing: rate = conns / (delay + latency); solve for delay. wrk's delay is
+    # whole milliseconds: rounding down errs toward a rate above ``rate`` rather than below.
     pace = max(1, math.floor(conns * 1000 / rate - probe["p50_ms"]))
     result = wrk(url_base, path, users=users, connections=conns, seconds=10, pace_ms=pace)
     result["connections"], result["delay_ms"] = conns, pace
