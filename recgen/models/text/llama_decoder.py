@@ -149,12 +149,17 @@ def _pair_rotary_rows(weight: torch.Tensor, heads: int, head_dim: int) -> torch.
     return weight.reshape(heads, head_dim, -1)[:, order].reshape(weight.shape)
 
 
+def _folded(weight: torch.Tensor, norm: LlamaRMSNorm) -> torch.Tensor:
+    """``weight`` with ``norm``'s weight (an RMSNorm right before the projection) folded into
+    its input columns, since (x * w) @ W.T == x @ (W * w).T."""
+    return weight * norm.weight.detach()
+
+
 def _linear(module: torch.nn.Linear, onednn: bool, norm: LlamaRMSNorm | None = None) -> Linear:
-    """A detached copy of ``module``; ``norm``'s weight (an RMSNorm right before it) folded
-    into its input columns, since (x * w) @ W.T == x @ (W * w).T."""
+    """A detached copy of ``module``, ``norm`` folded in when given (see :func:`_folded`)."""
     weight = module.weight.detach()
     if norm is not None:
-        weight = weight * norm.weight.detach()
+        weight = _folded(weight, norm)
     bias = None if module.bias is None else module.bias.detach()
     return Linear(weight, bias, onednn)
 
@@ -184,7 +189,7 @@ class LlamaDecoder:
     def _layer(self, layer: LlamaDecoderLayer, onednn: bool) -> _Layer:
         attn, mlp, mlp_norm = layer.self_attn, layer.mlp, layer.post_attention_layernorm
         qkv_bias = None if attn.q_proj.bias is None else self._fused_qkv(attn, "bias")
-        qkv = self._fused_qkv(attn, "weight") * layer.input_layernorm.weight.detach()
+        qkv = _folded(self._fused_qkv(attn, "weight"), layer.input_layernorm)
         return _Layer(qkv=Linear(qkv, qkv_bias, onednn),
                       out=_linear(attn.o_proj, onednn),
                       gate=_linear(mlp.gate_proj, onednn, norm=mlp_norm),
