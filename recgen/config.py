@@ -63,6 +63,8 @@ class Settings(BaseSettings):
 
     # Compute.
     torch_threads: int = Field(default=1, ge=1, le=256)
+    # FAISS's OpenMP pool; unset, it takes every core and spin-waits between calls.
+    faiss_threads: int = Field(default=1, ge=1, le=256)
     device: str = "cpu"
 
     # Asset cache.

@@ -82,6 +82,21 @@ def _refuse(error: ModelLoadError) -> Callable[[Sequence[Any]], list[Any]]:
     return generate
 
 
+def set_compute_threads(settings: Settings) -> None:
+    """Size this process's torch and FAISS thread pools (process-wide) for running jobs.
+
+    Torch: for small batches two single-thread processes nearly doubled throughput over one
+    two-thread process on this machine (see docs/engine.md). FAISS: its OpenMP threads
+    spin-wait between calls; left at one per core, folding an event batch into profiles cost
+    twice the CPU for the same wall time, taken from the API serving on the same machine.
+    """
+    import faiss
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
+    faiss.omp_set_num_threads(settings.faiss_threads)
+
+
 def build_context(settings: Settings, *, cache: AssetCache | None = None) -> JobContext:
     """Models, profiles/indexes, cache and database from settings (seconds: do it once).
 
@@ -107,6 +122,8 @@ def build_context(settings: Settings, *, cache: AssetCache | None = None) -> Job
 def build_job_runner(
     settings: Settings, *, cache: AssetCache | None = None
 ) -> Callable[[str, Mapping[str, Any]], Any]:
+    """The embedded executor's jobs, run in this (the API's) process."""
+    set_compute_threads(settings)
     table = job_table(
         build_context(settings, cache=cache),
         chunk_size=settings.refresh_chunk_size,

@@ -18,7 +18,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from recgen.config import Settings, get_settings
 from recgen.dispatch import celery_config
 from recgen.jobs import JobContext
-from recgen.wiring import build_context
+from recgen.wiring import build_context, set_compute_threads
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,8 @@ def context() -> JobContext:
 
 
 def _build() -> JobContext:
-    import torch
-
     current = settings()
-    # One thread per process: for small batches two single-thread processes nearly doubled
-    # throughput over one two-thread process on this machine (see docs/engine.md).
-    torch.set_num_threads(current.torch_threads)
+    set_compute_threads(current)
     ctx = build_context(current)
     log.info("worker process ready: models %s", ctx.engine.model_versions)
     return ctx
