@@ -36,7 +36,7 @@ from recgen.engine import Asset, AssetJob, GenerationEngine, Subject
 from recgen.store.db import session_scope
 from recgen.store.models import InteractionRow, UserRow, utcnow
 from recgen.store.repository import add_interactions, get_products, record_assets
-from recgen.types import AssetKind, GateResult, PersonaControls, Product
+from recgen.types import AssetKind, GateResult, PersonaControls, Product, UserEvent
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ class ProfileSource(Protocol):
     def profiles_for(self, session: Session, user_ids: Sequence[int]) -> Sequence[ProfileLike]: ...
     def candidates_many(self, profiles: Sequence[ProfileLike], k: int) -> list[list[int]]: ...
     def persona(self, persona_id: int) -> PersonaLike | None: ...
-    def record_event(
-        self, session: Session, *, user_id: int, product_id: int, kind: str, occurred_at: datetime
+    def record_events(
+        self, session: Session, *, user_id: int, events: Sequence[UserEvent]
     ) -> object: ...
 
 
@@ -401,16 +401,15 @@ def record_events(ctx: JobContext, *, events: Sequence[Mapping[str, Any]]) -> di
                 continue
             seen.add(event_id)  # a duplicate inside the batch is skipped too
             fresh.append({**event, "occurred_at": _when(event.get("occurred_at"))})
-        add_interactions(session, events=fresh)
-        stored = len(fresh)  # rowcount is unreliable on psycopg; known ids were filtered out
+        stored = add_interactions(session, events=fresh)
+        # Grouped by user: a profile is read and written once per batch, not once per event.
+        by_user: dict[int, list[UserEvent]] = defaultdict(list)
         for event in fresh:
-            ctx.profiles.record_event(
-                session,
-                user_id=int(event["user_id"]),
-                product_id=int(event["product_id"]),
-                kind=str(event["kind"]),
-                occurred_at=event["occurred_at"],
+            by_user[int(event["user_id"])].append(
+                UserEvent(int(event["product_id"]), str(event["kind"]), event["occurred_at"])
             )
+        for user_id, user_events in by_user.items():
+            ctx.profiles.record_events(session, user_id=user_id, events=user_events)
     return {"received": len(events), "stored": stored}
 
 

@@ -28,7 +28,7 @@ from recgen.store.repository import (
     iter_interaction_log,
     upsert_user_profiles,
 )
-from recgen.types import Product
+from recgen.types import Product, UserEvent
 from recgen.vectors.index import FloatMatrix, VectorIndex, normalize
 from recgen.vectors.items import ItemVectors
 from recgen.vectors.personas import Personas
@@ -208,18 +208,21 @@ class ProfileService:
         return UserProfile(**{**profile.__dict__, "persona_id": persona_id})
 
     # ---- writing --------------------------------------------------------------------------
-    def record_event(self, session: Session, *, user_id: int, product_id: int, kind: str,
-                     occurred_at: datetime) -> UserProfile:
-        """Fold one event into the stored profile and the user index (row written, no commit).
+    def record_events(self, session: Session, *, user_id: int,
+                      events: Sequence[UserEvent]) -> UserProfile:
+        """Fold a user's new events, in order, into the stored profile and the user index
+        (row written, no commit): one read and one write per user, however many events.
 
-        Call it after the event is stored (``add_interactions``): a user without a current
-        profile row is rebuilt from the stored interactions, which already include the event.
+        Call it after the events are stored (``add_interactions``): a user without a current
+        profile row is rebuilt from the stored interactions, which already include them.
         """
         row = session.get(UserProfileRow, user_id)
         if row is not None and row.model_version == PROFILE_VERSION:
             state = ProfileState.from_row(self.items, vector=row.vector,
                                           affinities=row.affinities, event_count=row.event_count)
-            state.add(self.items, product_id=product_id, kind=kind, t=_ts(occurred_at))
+            for event in events:
+                state.add(self.items, product_id=event.product_id, kind=event.kind,
+                          t=_ts(event.occurred_at))
         else:
             state = self._replay(session, user_id)
         user = get_user(session, user_id=user_id)

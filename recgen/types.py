@@ -6,6 +6,7 @@ They carry no behaviour beyond validation so that every layer can import them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 GENDERS = ("Men", "Women", "Unisex", "Boys", "Girls")
@@ -43,6 +44,15 @@ class Product:
     usage: str | None
     title: str
     image_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserEvent:
+    """One of a user's stored interactions, as it is folded into their profile."""
+
+    product_id: int
+    kind: str
+    occurred_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from recgen.jobs import JobContext, ProfileLike, job_table
 from recgen.profiles import ProfileService, UserProfile, open_service
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repository import iter_products
+from recgen.types import UserEvent
 from recgen.vectors.personas import Persona
 
 if TYPE_CHECKING:
@@ -52,12 +52,10 @@ class ServiceProfiles:
     def persona(self, persona_id: int) -> Persona | None:
         return self._personas.get(persona_id)
 
-    def record_event(
-        self, session: Session, *, user_id: int, product_id: int, kind: str, occurred_at: datetime
+    def record_events(
+        self, session: Session, *, user_id: int, events: Sequence[UserEvent]
     ) -> object:
-        return self._service.record_event(
-            session, user_id=user_id, product_id=product_id, kind=kind, occurred_at=occurred_at
-        )
+        return self._service.record_events(session, user_id=user_id, events=events)
 
 
 def engine_or_stock(settings: Settings) -> GenerationEngine:
@@ -89,12 +87,18 @@ def set_compute_threads(settings: Settings) -> None:
     two-thread process on this machine (see docs/engine.md). FAISS: its OpenMP threads
     spin-wait between calls; left at one per core, folding an event batch into profiles cost
     twice the CPU for the same wall time, taken from the API serving on the same machine.
+    Where both load the same OpenMP runtime (it depends on the builds and the import order)
+    they share one pool, and ``torch_threads`` sizes it.
     """
     import faiss
     import torch
 
-    torch.set_num_threads(settings.torch_threads)
     faiss.omp_set_num_threads(settings.faiss_threads)
+    torch.set_num_threads(settings.torch_threads)
+    if faiss.omp_get_max_threads() != settings.faiss_threads:
+        log.warning("torch and FAISS share one OpenMP runtime here: both run %d thread(s) "
+                    "(torch_threads), not faiss_threads=%d", settings.torch_threads,
+                    settings.faiss_threads)
 
 
 def build_context(settings: Settings, *, cache: AssetCache | None = None) -> JobContext:

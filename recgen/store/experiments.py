@@ -166,10 +166,11 @@ def ensure_users(session: Session, *, user_ids: Sequence[int]) -> None:
     if not ids:
         return
     now = utcnow()
-    stmt = _insert(session, UserRow).values(
-        [{"id": uid, "created_at": now, "signup_preferences": {}} for uid in ids]
+    stmt = _insert(session, UserRow).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        index_elements=[UserRow.id]
     )
-    session.execute(stmt.on_conflict_do_nothing(index_elements=[UserRow.id]))  # type: ignore[attr-defined]
+    # Rows as parameters: compiled once per process (see repository.add_interactions).
+    session.execute(stmt, [{"id": uid, "created_at": now, "signup_preferences": {}} for uid in ids])
 
 
 def user_outcomes(

@@ -19,6 +19,7 @@ from recgen.store import migrate
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import UserProfileRow
 from recgen.store.repository import add_interactions, upsert_products, upsert_users
+from recgen.types import UserEvent
 from recgen.vectors.index import VectorIndex
 from recgen.vectors.profile_model import PROFILE_VERSION, ItemFeatures, ProfileState
 from recgen.vectors.testing import make_products, random_item_vectors
@@ -106,14 +107,19 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
     with session_scope(factory) as session:
         # No row (deleted above): the profile is replayed from SQL, this event included.
         add_interactions(session, events=[{**event, "occurred_at": when}])
-        service.record_event(session, **event, occurred_at=when)
-        # With a row: the next event is folded into the stored sums.
+        service.record_events(session, user_id=user.user_id,
+                              events=[UserEvent(products[5].product_id, "purchase", when)])
+        # With a row: the next two events are folded into the stored sums, in order.
         later = when + timedelta(minutes=5)
-        add_interactions(session, events=[{**event, "occurred_at": later}])
-        after = service.record_event(session, **event, occurred_at=later)
+        folded = [UserEvent(products[6].product_id, "click", when + timedelta(minutes=2)),
+                  UserEvent(products[5].product_id, "purchase", later)]
+        add_interactions(session, events=[
+            {"user_id": user.user_id, "product_id": e.product_id, "kind": e.kind,
+             "occurred_at": e.occurred_at} for e in folded])
+        after = service.record_events(session, user_id=user.user_id, events=folded)
     with factory() as session:
         row = session.get(UserProfileRow, user.user_id)
-        assert row is not None and row.event_count == stored.event_count + 2
+        assert row is not None and row.event_count == stored.event_count + 3
         state = ProfileState.from_row(
             items, vector=row.vector, affinities=row.affinities, event_count=row.event_count
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,6 +17,7 @@ from recgen.types import (
     PersonaControls,
     Product,
     TextRequest,
+    UserEvent,
 )
 
 
@@ -108,7 +108,8 @@ class FakeProfiles:
 
     candidates: dict[int, list[int]]
     personas: int = 2
-    events: list[tuple[int, int, str]] = field(default_factory=list)
+    # One entry per record_events call: (user id, [(product id, kind), ...]).
+    folds: list[tuple[int, list[tuple[int, str]]]] = field(default_factory=list)
 
     def profile_for(self, session: Session, user_id: int) -> FakeProfile:
         pid = user_id % self.personas
@@ -123,8 +124,8 @@ class FakeProfiles:
     def persona(self, persona_id: int) -> FakePersona | None:
         return FakePersona(persona_id, PersonaControls(usage="Formal"), (float(persona_id),))
 
-    def record_event(
-        self, session: Session, *, user_id: int, product_id: int, kind: str, occurred_at: datetime
+    def record_events(
+        self, session: Session, *, user_id: int, events: Sequence[UserEvent]
     ) -> object:
-        self.events.append((user_id, product_id, kind))
+        self.folds.append((user_id, [(e.product_id, e.kind) for e in events]))
         return None
