@@ -46,13 +46,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import git_commit  # noqa: E402
+from bench.common import git_commit, scratch_database  # noqa: E402
 from recgen.cache import Feed, FeedItem, RedisAssetCache, asset_key  # noqa: E402
 from recgen.store.api_keys import create_api_key  # noqa: E402
 from recgen.store.db import make_engine, session_factory, session_scope  # noqa: E402
@@ -63,9 +61,6 @@ from recgen.store.repository import upsert_products  # noqa: E402
 from recgen.types import Product  # noqa: E402
 from tests.served import free_port, serve_command, served  # noqa: E402
 
-PG_ADMIN = os.environ.get(
-    "RECGEN_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 REDIS_URL = os.environ.get("RECGEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 KEY = "rg_bench_" + uuid.uuid4().hex
 # wrk script: rotate users, send the key, optionally pace, print a JSON summary at the end.
@@ -126,20 +121,6 @@ def floor_app_factory() -> Any:
         await send({"type": "http.response.body", "body": body})
 
     return app
-
-
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    name = f"recgen_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def seed(db_url: str, cache: RedisAssetCache, users: int, items: int) -> int:

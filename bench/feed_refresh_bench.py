@@ -30,8 +30,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +37,7 @@ import redis
 from sqlalchemy import func, select, text
 from tqdm import tqdm
 
-from bench.common import git_commit
+from bench.common import git_commit, scratch_database
 from recgen.cache import RedisAssetCache
 from recgen.catalog import read_styles
 from recgen.config import PROJECT_ROOT, load_settings
@@ -50,10 +48,6 @@ from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repository import upsert_products
 from workers.process import celery_worker
-
-ADMIN_URL = os.environ.get(
-    "RECGEN_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 
 
 def parse_args() -> argparse.Namespace:
@@ -79,20 +73,6 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, required=True)
     return parser.parse_args()
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    name = f"recgen_bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def recgen_cli(env: dict[str, str], *args: str) -> None:
@@ -160,7 +140,7 @@ def main() -> None:
     args = parse_args()
     run = uuid.uuid4().hex[:8]
     load_before = os.getloadavg()
-    with fresh_database() as db_url:
+    with scratch_database() as db_url:
         env = {
             "RECGEN_ENV": "test",
             "RECGEN_DATABASE_URL": db_url,
