@@ -74,7 +74,7 @@ class ProfileSource(Protocol):
     def candidates_many(self, profiles: Sequence[ProfileLike], k: int) -> list[list[int]]: ...
     def persona(self, persona_id: int) -> PersonaLike | None: ...
     def record_events(
-        self, session: Session, *, user_id: int, events: Sequence[UserEvent]
+        self, session: Session, *, events: Mapping[int, Sequence[UserEvent]]
     ) -> object: ...
 
 
@@ -402,14 +402,14 @@ def record_events(ctx: JobContext, *, events: Sequence[Mapping[str, Any]]) -> di
             seen.add(event_id)  # a duplicate inside the batch is skipped too
             fresh.append({**event, "occurred_at": _when(event.get("occurred_at"))})
         stored = add_interactions(session, events=fresh)
-        # Grouped by user: a profile is read and written once per batch, not once per event.
+        # Grouped by user: the batch's profiles are read and written together, once.
         by_user: dict[int, list[UserEvent]] = defaultdict(list)
         for event in fresh:
             by_user[int(event["user_id"])].append(
                 UserEvent(int(event["product_id"]), str(event["kind"]), event["occurred_at"])
             )
-        for user_id, user_events in by_user.items():
-            ctx.profiles.record_events(session, user_id=user_id, events=user_events)
+        if by_user:
+            ctx.profiles.record_events(session, events=by_user)
     return {"received": len(events), "stored": stored}
 
 

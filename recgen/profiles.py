@@ -144,12 +144,7 @@ class ProfileService:
         row = session.get(UserProfileRow, user_id)
         user = get_user(session, user_id=user_id)
         age = user.age if user is not None else None
-        if (
-            row is not None
-            and row.model_version == PROFILE_VERSION
-            and row.event_count > 0
-            and len(row.vector) == self.items.dimension * 4  # else stale: replay the events
-        ):
+        if row is not None and self._is_current(row):
             state = ProfileState.from_row(self.items, vector=row.vector,
                                           affinities=row.affinities, event_count=row.event_count)
             return self._with_persona(make_profile(user_id, state, self.items, age=age))
@@ -208,31 +203,44 @@ class ProfileService:
         return UserProfile(**{**profile.__dict__, "persona_id": persona_id})
 
     # ---- writing --------------------------------------------------------------------------
-    def record_events(self, session: Session, *, user_id: int,
-                      events: Sequence[UserEvent]) -> UserProfile:
-        """Fold a user's new events, in order, into the stored profile and the user index
-        (row written, no commit): one read and one write per user, however many events.
+    def record_events(self, session: Session, *,
+                      events: Mapping[int, Sequence[UserEvent]]) -> list[UserProfile]:
+        """Fold each user's new events (user id -> events, in order) into the stored profiles
+        and the user index (rows written, no commit). However many users and events: one read
+        of their profile rows, one of their user rows, one write and one index upsert.
 
         Call it after the events are stored (``add_interactions``): a user without a current
         profile row is rebuilt from the stored interactions, which already include them.
         """
-        row = session.get(UserProfileRow, user_id)
-        if row is not None and row.model_version == PROFILE_VERSION:
-            state = ProfileState.from_row(self.items, vector=row.vector,
-                                          affinities=row.affinities, event_count=row.event_count)
-            for event in events:
-                state.add(self.items, product_id=event.product_id, kind=event.kind,
-                          t=_ts(event.occurred_at))
-        else:
-            state = self._replay(session, user_id)
-        user = get_user(session, user_id=user_id)
-        profile = self._with_persona(
-            make_profile(user_id, state, self.items, age=user.age if user else None))
-        upsert_user_profiles(session, profiles=[
-            {"user_id": user_id, **state.to_row(), "persona_id": profile.persona_id}])
-        if self.user_index is not None and state.event_count > 0:
-            self.user_index.upsert([user_id], profile.vector[None, :])
-        return profile
+        ids = [int(u) for u in events]
+        if not ids:
+            return []
+        stored = {r.user_id: r for r in session.scalars(
+            select(UserProfileRow).where(UserProfileRow.user_id.in_(ids)))}
+        users = {u.id: u for u in session.scalars(select(UserRow).where(UserRow.id.in_(ids)))}
+        profiles, rows = [], []
+        for user_id, user_events in zip(ids, events.values(), strict=True):
+            row = stored.get(user_id)
+            if row is not None and self._is_current(row):
+                state = ProfileState.from_row(self.items, vector=row.vector,
+                                              affinities=row.affinities,
+                                              event_count=row.event_count)
+                for event in user_events:
+                    state.add(self.items, product_id=event.product_id, kind=event.kind,
+                              t=_ts(event.occurred_at))
+            else:
+                state = self._replay(session, user_id)
+            user = users.get(user_id)
+            profile = self._with_persona(
+                make_profile(user_id, state, self.items, age=user.age if user else None))
+            profiles.append(profile)
+            rows.append({"user_id": user_id, **state.to_row(), "persona_id": profile.persona_id})
+        upsert_user_profiles(session, profiles=rows)
+        indexed = [p for p in profiles if p.event_count > 0]
+        if self.user_index is not None and indexed:
+            self.user_index.upsert([p.user_id for p in indexed],
+                                   np.stack([p.vector for p in indexed]))
+        return profiles
 
     def _replay(self, session: Session, user_id: int) -> ProfileState:
         state = ProfileState.empty(self.items)
@@ -280,6 +288,15 @@ class ProfileService:
         )
         self.personas = personas
         return len(ids)
+
+    def _is_current(self, row: UserProfileRow) -> bool:
+        """The row's sums can be read and folded into; any other row is rebuilt from the
+        events (``_current_profiles`` is the same test in SQL)."""
+        return (
+            row.model_version == PROFILE_VERSION
+            and row.event_count > 0
+            and len(row.vector) == self.items.dimension * 4  # float32 bytes
+        )
 
     def _current_profiles(self) -> tuple[ColumnElement[bool], ...]:
         # A profile made over another item-vector space (e.g. before image vectors were added)

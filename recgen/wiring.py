@@ -53,9 +53,9 @@ class ServiceProfiles:
         return self._personas.get(persona_id)
 
     def record_events(
-        self, session: Session, *, user_id: int, events: Sequence[UserEvent]
+        self, session: Session, *, events: Mapping[int, Sequence[UserEvent]]
     ) -> object:
-        return self._service.record_events(session, user_id=user_id, events=events)
+        return self._service.record_events(session, events=events)
 
 
 def engine_or_stock(settings: Settings) -> GenerationEngine:

@@ -107,34 +107,52 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
     with session_scope(factory) as session:
         # No row (deleted above): the profile is replayed from SQL, this event included.
         add_interactions(session, events=[{**event, "occurred_at": when}])
-        service.record_events(session, user_id=user.user_id,
-                              events=[UserEvent(products[5].product_id, "purchase", when)])
-        # With a row: the next two events are folded into the stored sums, in order.
+        service.record_events(session, events={
+            user.user_id: [UserEvent(products[5].product_id, "purchase", when)]})
+        # With rows: two users' next events are folded into their stored sums, in order, in
+        # one call: one read of the profile rows, one of the user rows, one write.
         later = when + timedelta(minutes=5)
-        folded = [UserEvent(products[6].product_id, "click", when + timedelta(minutes=2)),
-                  UserEvent(products[5].product_id, "purchase", later)]
+        other = users[1]
+        folded = {
+            user.user_id: [UserEvent(products[6].product_id, "click", when + timedelta(minutes=2)),
+                           UserEvent(products[5].product_id, "purchase", later)],
+            other.user_id: [UserEvent(products[7].product_id, "add_to_cart", later)],
+        }
         add_interactions(session, events=[
-            {"user_id": user.user_id, "product_id": e.product_id, "kind": e.kind,
-             "occurred_at": e.occurred_at} for e in folded])
-        after = service.record_events(session, user_id=user.user_id, events=folded)
-    with factory() as session:
-        row = session.get(UserProfileRow, user.user_id)
-        assert row is not None and row.event_count == stored.event_count + 3
-        state = ProfileState.from_row(
-            items, vector=row.vector, affinities=row.affinities, event_count=row.event_count
-        )
-        assert state.t_ref == pytest.approx(later.timestamp())
-        incremental = service.profile_for(session, user.user_id)
-        session.delete(row)
+            {"user_id": u, "product_id": e.product_id, "kind": e.kind,
+             "occurred_at": e.occurred_at} for u, events in folded.items() for e in events])
         session.flush()
-        replayed = service.profile_for(session, user.user_id)
-        session.rollback()
-    np.testing.assert_allclose(after.vector, incremental.vector, atol=1e-6)
-    np.testing.assert_allclose(incremental.vector, replayed.vector, atol=1e-5)
-    assert replayed.event_count == incremental.event_count
-    np.testing.assert_allclose(
-        service.user_index.reconstruct(user.user_id), after.vector, atol=1e-6
-    )
+        statements.clear()
+        sa_event.listen(engine, "before_cursor_execute", count)
+        try:
+            after = service.record_events(session, events=folded)
+        finally:
+            sa_event.remove(engine, "before_cursor_execute", count)
+    verbs = [s.lstrip().split()[0].upper() for s in statements]
+    assert sorted(verbs) == ["INSERT", "SELECT", "SELECT"]
+    assert [p.user_id for p in after] == [user.user_id, other.user_id]
+    expected_counts = {user.user_id: stored.event_count + 3,
+                       other.user_id: int((log.user_ids == other.user_id).sum()) + 1}
+    for folded_profile in after:
+        with factory() as session:
+            row = session.get(UserProfileRow, folded_profile.user_id)
+            assert row is not None and row.event_count == expected_counts[row.user_id]
+            state = ProfileState.from_row(
+                items, vector=row.vector, affinities=row.affinities, event_count=row.event_count
+            )
+            assert state.t_ref == pytest.approx(later.timestamp())
+            incremental = service.profile_for(session, row.user_id)
+            session.delete(row)
+            session.flush()
+            replayed = service.profile_for(session, folded_profile.user_id)
+            session.rollback()
+        np.testing.assert_allclose(folded_profile.vector, incremental.vector, atol=1e-6)
+        np.testing.assert_allclose(incremental.vector, replayed.vector, atol=1e-5)
+        assert replayed.event_count == incremental.event_count
+        np.testing.assert_allclose(
+            service.user_index.reconstruct(folded_profile.user_id), folded_profile.vector,
+            atol=1e-6,
+        )
 
     # A worker start: a corrupt user index is rebuilt from SQL, never served.
     item_vectors.save(tmp_path / "items")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,8 +108,8 @@ class FakeProfiles:
 
     candidates: dict[int, list[int]]
     personas: int = 2
-    # One entry per record_events call: (user id, [(product id, kind), ...]).
-    folds: list[tuple[int, list[tuple[int, str]]]] = field(default_factory=list)
+    # One entry per record_events call: {user id: [(product id, kind), ...]}.
+    folds: list[dict[int, list[tuple[int, str]]]] = field(default_factory=list)
 
     def profile_for(self, session: Session, user_id: int) -> FakeProfile:
         pid = user_id % self.personas
@@ -125,7 +125,10 @@ class FakeProfiles:
         return FakePersona(persona_id, PersonaControls(usage="Formal"), (float(persona_id),))
 
     def record_events(
-        self, session: Session, *, user_id: int, events: Sequence[UserEvent]
+        self, session: Session, *, events: Mapping[int, Sequence[UserEvent]]
     ) -> object:
-        self.folds.append((user_id, [(e.product_id, e.kind) for e in events]))
+        self.folds.append(
+            {user: [(e.product_id, e.kind) for e in user_events]
+             for user, user_events in events.items()}
+        )
         return None

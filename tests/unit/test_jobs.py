@@ -128,12 +128,13 @@ def test_record_events_is_idempotent(ctx: JobContext) -> None:
     assert record_events(ctx, events=[*events, events[0]]) == {"received": 3, "stored": 2}
     assert record_events(ctx, events=events) == {"received": 2, "stored": 0}
     assert isinstance(ctx.profiles, FakeProfiles)
-    assert ctx.profiles.folds == [(1, [(2, "click"), (3, "view")])]
+    # The resent batch stored nothing new, so nothing was folded.
+    assert ctx.profiles.folds == [{1: [(2, "click"), (3, "view")]}]
     with session_scope(ctx.sessions) as session:
         assert session.scalar(select(func.count()).select_from(InteractionRow)) == 2
 
 
-def test_record_events_folds_each_users_events_once_in_order(ctx: JobContext) -> None:
+def test_record_events_folds_a_batch_once_each_users_events_in_order(ctx: JobContext) -> None:
     events = [
         {"event_id": "f1", "user_id": 2, "product_id": 1, "kind": "view"},
         {"event_id": "f2", "user_id": 3, "product_id": 2, "kind": "click"},
@@ -142,4 +143,4 @@ def test_record_events_folds_each_users_events_once_in_order(ctx: JobContext) ->
     ]
     assert record_events(ctx, events=events) == {"received": 4, "stored": 3}
     assert isinstance(ctx.profiles, FakeProfiles)
-    assert ctx.profiles.folds == [(2, [(1, "view"), (4, "purchase")]), (3, [(2, "click")])]
+    assert ctx.profiles.folds == [{2: [(1, "view"), (4, "purchase")], 3: [(2, "click")]}]
