@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from recgen.profiles import ProfileService
-from recgen.types import Product
+from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.experiments import ensure_users
+from recgen.store.migrate import upgrade
+from recgen.store.models import UserProfileRow
+from recgen.store.repository import add_interactions, upsert_products
+from recgen.types import Product, UserEvent
 from recgen.vectors.items import ItemVectors
 from recgen.vectors.profile_model import ItemFeatures
 
@@ -46,3 +55,48 @@ def test_popularity_blend_reorders_the_nearest_pool(products: list[Product],
     blended = ProfileService(items, products, item_index=index, item_popularity=popularity,
                              pool=6)
     assert blended.candidates_for(profile, 3) == [pool[-1], pool[-2], pool[0]]
+
+
+def test_record_events_folds_current_rows_and_replays_stale_ones(
+    products: list[Product], item_vectors: ItemVectors, sqlite_url: str
+) -> None:
+    upgrade(sqlite_url)
+    sessions = session_factory(make_engine(sqlite_url))
+    service = ProfileService(ItemFeatures(products, item_vectors), products)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+
+    def store(session: Session, user_id: int, product_id: int, kind: str,
+              minutes: int) -> UserEvent:
+        event = UserEvent(product_id, kind, start + timedelta(minutes=minutes))
+        add_interactions(session, events=[{"user_id": user_id, "product_id": product_id,
+                                           "kind": kind, "occurred_at": event.occurred_at}])
+        return event
+
+    first, second = products[0].product_id, products[1].product_id
+    with session_scope(sessions) as session:
+        upsert_products(session, products=products)
+        ensure_users(session, user_ids=[1, 2])
+        batch = {1: [store(session, 1, first, "click", 1), store(session, 1, second, "view", 2)],
+                 2: [store(session, 2, second, "purchase", 3)]}
+        # No rows yet: both users are rebuilt from their stored interactions.
+        made = service.record_events(session, events=batch)
+    assert [(p.user_id, p.event_count) for p in made] == [(1, 2), (2, 1)]
+
+    with session_scope(sessions) as session:
+        # User 2's row was made over another item-vector space (another vector length).
+        session.execute(update(UserProfileRow).where(UserProfileRow.user_id == 2)
+                        .values(vector=b"\0" * 8))
+        batch = {1: [store(session, 1, second, "purchase", 4)],
+                 2: [store(session, 2, first, "click", 5)]}
+        folded, replayed = service.record_events(session, events=batch)
+    assert (folded.user_id, folded.event_count) == (1, 3)
+    assert (replayed.user_id, replayed.event_count) == (2, 2)
+    with session_scope(sessions) as session:
+        for profile in (folded, replayed):
+            stored = session.get(UserProfileRow, profile.user_id)
+            assert stored is not None and stored.event_count == profile.event_count
+            assert len(stored.vector) == service.items.dimension * 4
+            session.delete(stored)
+            session.flush()
+            from_log = service.profile_for(session, profile.user_id)
+            np.testing.assert_allclose(profile.vector, from_log.vector, atol=1e-5)
