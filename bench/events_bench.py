@@ -55,16 +55,14 @@ KINDS = ("view", "click", "add_to_cart", "purchase")
 
 
 class OneUserAtATime(ServiceProfiles):
-    """The service handed each user's events on their own: what folding cost before batches
-    were folded together (one profile read, user read, write and index upsert per user)."""
+    """The service handed each user's events on their own (one profile read, write and index
+    upsert per user): what folding a batch's users together saves."""
 
     def record_events(
         self, session: Any, *, events: Mapping[int, Sequence[UserEvent]]
-    ) -> object:
-        folded = []
+    ) -> None:
         for user, user_events in events.items():
-            folded.append(super().record_events(session, events={user: user_events}))
-        return folded
+            super().record_events(session, events={user: user_events})
 
 
 def parse_args() -> argparse.Namespace:

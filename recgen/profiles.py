@@ -197,28 +197,34 @@ class ProfileService:
         return rerank_by_popularity(nearest, self.item_popularity)[:k]
 
     def _with_persona(self, profile: UserProfile) -> UserProfile:
-        if self.personas is None or not np.any(profile.vector):
+        persona_id = self._persona_for(profile.vector)
+        if persona_id is None:
             return profile
-        persona_id = self.personas.persona_for(profile.vector)
         return UserProfile(**{**profile.__dict__, "persona_id": persona_id})
+
+    def _persona_for(self, vector: npt.NDArray[np.float32]) -> int | None:
+        if self.personas is None or not np.any(vector):
+            return None
+        return self.personas.persona_for(vector)
 
     # ---- writing --------------------------------------------------------------------------
     def record_events(self, session: Session, *,
-                      events: Mapping[int, Sequence[UserEvent]]) -> list[UserProfile]:
+                      events: Mapping[int, Sequence[UserEvent]]) -> None:
         """Fold each user's new events (user id -> events, in order) into the stored profiles
         and the user index (rows written, no commit). However many users and events: one read
-        of their profile rows, one of their user rows, one write and one index upsert.
+        of their profile rows, one write and one index upsert.
 
         Call it after the events are stored (``add_interactions``): a user without a current
         profile row is rebuilt from the stored interactions, which already include them.
+        Only the sums, the vector and the persona are written: the controls are made from the
+        row when the profile is read (``profile_for``), so they are not made here.
         """
         ids = [int(u) for u in events]
         if not ids:
-            return []
+            return
         stored = {r.user_id: r for r in session.scalars(
             select(UserProfileRow).where(UserProfileRow.user_id.in_(ids)))}
-        users = {u.id: u for u in session.scalars(select(UserRow).where(UserRow.id.in_(ids)))}
-        profiles, rows = [], []
+        rows, indexed, vectors = [], [], []
         for user_id, user_events in zip(ids, events.values(), strict=True):
             row = stored.get(user_id)
             if row is not None and self._is_current(row):
@@ -230,17 +236,15 @@ class ProfileService:
                               t=_ts(event.occurred_at))
             else:
                 state = self._replay(session, user_id)
-            user = users.get(user_id)
-            profile = self._with_persona(
-                make_profile(user_id, state, self.items, age=user.age if user else None))
-            profiles.append(profile)
-            rows.append({"user_id": user_id, **state.to_row(), "persona_id": profile.persona_id})
+            vector = normalize(state.vector)[0]  # the profile's vector, as make_profile makes it
+            rows.append({"user_id": user_id, **state.to_row(),
+                         "persona_id": self._persona_for(vector)})
+            if state.event_count > 0:
+                indexed.append(user_id)
+                vectors.append(vector)
         upsert_user_profiles(session, profiles=rows)
-        indexed = [p for p in profiles if p.event_count > 0]
         if self.user_index is not None and indexed:
-            self.user_index.upsert([p.user_id for p in indexed],
-                                   np.stack([p.vector for p in indexed]))
-        return profiles
+            self.user_index.upsert(indexed, np.stack(vectors))
 
     def _replay(self, session: Session, user_id: int) -> ProfileState:
         state = ProfileState.empty(self.items)

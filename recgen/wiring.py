@@ -54,8 +54,8 @@ class ServiceProfiles:
 
     def record_events(
         self, session: Session, *, events: Mapping[int, Sequence[UserEvent]]
-    ) -> object:
-        return self._service.record_events(session, events=events)
+    ) -> None:
+        self._service.record_events(session, events=events)
 
 
 def engine_or_stock(settings: Settings) -> GenerationEngine:

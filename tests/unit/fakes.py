@@ -126,9 +126,8 @@ class FakeProfiles:
 
     def record_events(
         self, session: Session, *, events: Mapping[int, Sequence[UserEvent]]
-    ) -> object:
+    ) -> None:
         self.folds.append(
             {user: [(e.product_id, e.kind) for e in user_events]
              for user, user_events in events.items()}
         )
-        return None

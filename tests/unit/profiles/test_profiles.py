@@ -13,8 +13,9 @@ from recgen.store.migrate import upgrade
 from recgen.store.models import UserProfileRow
 from recgen.store.repository import add_interactions, upsert_products
 from recgen.types import Product, UserEvent
+from recgen.vectors.index import VectorIndex
 from recgen.vectors.items import ItemVectors
-from recgen.vectors.profile_model import ItemFeatures
+from recgen.vectors.profile_model import PROFILE_VERSION, ItemFeatures
 
 
 def test_cold_start_without_index_uses_signup_attributes(
@@ -62,7 +63,10 @@ def test_record_events_folds_current_rows_and_replays_stale_ones(
 ) -> None:
     upgrade(sqlite_url)
     sessions = session_factory(make_engine(sqlite_url))
-    service = ProfileService(ItemFeatures(products, item_vectors), products)
+    items = ItemFeatures(products, item_vectors)
+    other = np.random.default_rng(0).normal(size=(1, items.dimension))
+    service = ProfileService(items, products, user_index=VectorIndex.build(
+        [99], other, model_version=PROFILE_VERSION))
     start = datetime(2026, 11, 1, tzinfo=UTC)
 
     def store(session: Session, user_id: int, product_id: int, kind: str,
@@ -79,24 +83,28 @@ def test_record_events_folds_current_rows_and_replays_stale_ones(
         batch = {1: [store(session, 1, first, "click", 1), store(session, 1, second, "view", 2)],
                  2: [store(session, 2, second, "purchase", 3)]}
         # No rows yet: both users are rebuilt from their stored interactions.
-        made = service.record_events(session, events=batch)
-    assert [(p.user_id, p.event_count) for p in made] == [(1, 2), (2, 1)]
-
+        service.record_events(session, events=batch)
     with session_scope(sessions) as session:
+        rows = [session.get(UserProfileRow, u) for u in (1, 2)]
+        assert [row.event_count if row else None for row in rows] == [2, 1]
+
         # User 2's row was made over another item-vector space (another vector length).
         session.execute(update(UserProfileRow).where(UserProfileRow.user_id == 2)
                         .values(vector=b"\0" * 8))
         batch = {1: [store(session, 1, second, "purchase", 4)],
                  2: [store(session, 2, first, "click", 5)]}
-        folded, replayed = service.record_events(session, events=batch)
-    assert (folded.user_id, folded.event_count) == (1, 3)
-    assert (replayed.user_id, replayed.event_count) == (2, 2)
+        service.record_events(session, events=batch)
     with session_scope(sessions) as session:
-        for profile in (folded, replayed):
-            stored = session.get(UserProfileRow, profile.user_id)
-            assert stored is not None and stored.event_count == profile.event_count
-            assert len(stored.vector) == service.items.dimension * 4
+        # User 1 folded into its row, user 2 rebuilt from the log: 3 and 2 events.
+        for user_id, event_count in ((1, 3), (2, 2)):
+            stored = session.get(UserProfileRow, user_id)
+            assert stored is not None and stored.event_count == event_count
+            assert len(stored.vector) == items.dimension * 4
+            from_row = service.profile_for(session, user_id)
             session.delete(stored)
             session.flush()
-            from_log = service.profile_for(session, profile.user_id)
-            np.testing.assert_allclose(profile.vector, from_log.vector, atol=1e-5)
+            from_log = service.profile_for(session, user_id)
+            np.testing.assert_allclose(from_row.vector, from_log.vector, atol=1e-5)
+            assert from_row.controls == from_log.controls
+            np.testing.assert_allclose(
+                service.user_index.reconstruct(user_id), from_row.vector, atol=1e-6)
