@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -59,7 +61,7 @@ class OneUserAtATime(ServiceProfiles):
     upsert per user): what folding a batch's users together saves."""
 
     def record_events(
-        self, session: Any, *, events: Mapping[int, Sequence[UserEvent]]
+        self, session: Session, *, events: Mapping[int, Sequence[UserEvent]]
     ) -> None:
         for user, user_events in events.items():
             super().record_events(session, events={user: user_events})

@@ -24,7 +24,7 @@ from recgen.errors import IndexLoadError
 from recgen.store.models import UserProfileRow, UserRow
 from recgen.store.repository import (
     get_user,
-    interactions_for_user,
+    interactions_for_users,
     iter_interaction_log,
     upsert_user_profiles,
 )
@@ -148,7 +148,7 @@ class ProfileService:
             state = ProfileState.from_row(self.items, vector=row.vector,
                                           affinities=row.affinities, event_count=row.event_count)
             return self._with_persona(make_profile(user_id, state, self.items, age=age))
-        state = self._replay(session, user_id)
+        state = self._replay(session, [user_id])[user_id]
         if state.event_count > 0:
             return self._with_persona(make_profile(user_id, state, self.items, age=age))
         prefs = dict(user.signup_preferences or {}) if user is not None else {}
@@ -212,30 +212,33 @@ class ProfileService:
                       events: Mapping[int, Sequence[UserEvent]]) -> None:
         """Fold each user's new events (user id -> events, in order) into the stored profiles
         and the user index (rows written, no commit). However many users and events: one read
-        of their profile rows, one write and one index upsert.
+        of their profile rows (and one of the interactions of those without a current row), one
+        write and one index upsert.
 
         Call it after the events are stored (``add_interactions``): a user without a current
         profile row is rebuilt from the stored interactions, which already include them.
         Only the sums, the vector and the persona are written: the controls are made from the
         row when the profile is read (``profile_for``), so they are not made here.
         """
-        ids = [int(u) for u in events]
-        if not ids:
+        if not events:
             return
-        stored = {r.user_id: r for r in session.scalars(
-            select(UserProfileRow).where(UserProfileRow.user_id.in_(ids)))}
+        current = {r.user_id: r for r in session.scalars(
+            select(UserProfileRow).where(UserProfileRow.user_id.in_(list(events))))
+            if self._is_current(r)}
+        # Users without a current row: rebuilt from the log, all of them in one query.
+        replayed = self._replay(session, [u for u in events if u not in current])
         rows, indexed, vectors = [], [], []
-        for user_id, user_events in zip(ids, events.values(), strict=True):
-            row = stored.get(user_id)
-            if row is not None and self._is_current(row):
+        for user_id, user_events in events.items():
+            if user_id in replayed:
+                state = replayed[user_id]
+            else:
+                row = current[user_id]
                 state = ProfileState.from_row(self.items, vector=row.vector,
                                               affinities=row.affinities,
                                               event_count=row.event_count)
                 for event in user_events:
                     state.add(self.items, product_id=event.product_id, kind=event.kind,
                               t=_ts(event.occurred_at))
-            else:
-                state = self._replay(session, user_id)
             vector = normalize(state.vector)[0]  # the profile's vector, as make_profile makes it
             rows.append({"user_id": user_id, **state.to_row(),
                          "persona_id": self._persona_for(vector)})
@@ -246,12 +249,17 @@ class ProfileService:
         if self.user_index is not None and indexed:
             self.user_index.upsert(indexed, np.stack(vectors))
 
-    def _replay(self, session: Session, user_id: int) -> ProfileState:
-        state = ProfileState.empty(self.items)
-        for event in interactions_for_user(session, user_id=user_id):
-            state.add(self.items, product_id=event.product_id, kind=event.kind,
-                      t=_ts(event.occurred_at))
-        return state
+    def _replay(self, session: Session, user_ids: Sequence[int]) -> dict[int, ProfileState]:
+        """Each user's profile sums folded from their whole stored log (one query)."""
+        if not user_ids:
+            return {}
+        states: dict[int, ProfileState] = {}
+        for user_id, log in interactions_for_users(session, user_ids=user_ids).items():
+            state = states[user_id] = ProfileState.empty(self.items)
+            for event in log:
+                state.add(self.items, product_id=event.product_id, kind=event.kind,
+                          t=_ts(event.occurred_at))
+        return states
 
     def rebuild_all(self, session: Session, *, write_batch: int = 2000) -> ProfileBatch:
         """Rebuild every profile from the interaction log and rewrite their rows."""

@@ -180,13 +180,15 @@ def forget_user_profiles(session: Session, *, user_ids: Sequence[int]) -> None:
         session.execute(delete(UserProfileRow).where(UserProfileRow.user_id.in_(set(user_ids))))
 
 
-def interactions_for_user(
-    session: Session, *, user_id: int, since: datetime | None = None
-) -> list[InteractionRow]:
-    stmt = select(InteractionRow).where(InteractionRow.user_id == user_id)
-    if since is not None:
-        stmt = stmt.where(InteractionRow.occurred_at >= since)
-    return list(session.scalars(stmt.order_by(InteractionRow.occurred_at)))
+def interactions_for_users(
+    session: Session, *, user_ids: Sequence[int]
+) -> dict[int, list[InteractionRow]]:
+    """Each user's stored interactions, oldest first, in one query (every id is a key)."""
+    by_user: dict[int, list[InteractionRow]] = {int(u): [] for u in user_ids}
+    stmt = select(InteractionRow).where(InteractionRow.user_id.in_(list(by_user)))
+    for row in session.scalars(stmt.order_by(InteractionRow.occurred_at)):
+        by_user[row.user_id].append(row)
+    return by_user
 
 
 def record_asset(

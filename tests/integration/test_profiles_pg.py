@@ -87,7 +87,7 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
     user = users[0]
     with session_scope(factory) as session:
         stored = service.profile_for(session, user.user_id)
-        # The same user folded in event by event from interactions_for_user agrees.
+        # The same user folded in event by event from interactions_for_users agrees.
         session.delete(session.get(UserProfileRow, user.user_id))
         session.flush()
         replayed = service.profile_for(session, user.user_id)

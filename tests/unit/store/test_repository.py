@@ -8,7 +8,7 @@ from recgen.store.migrate import upgrade
 from recgen.store.repository import (
     add_interactions,
     assets_for_product,
-    interactions_for_user,
+    interactions_for_users,
     record_asset,
     upsert_products,
     upsert_users,
@@ -45,7 +45,8 @@ def test_resent_events_are_stored_once(factory) -> None:  # type: ignore[no-unty
         assert add_interactions(session, events=[event]) == 1
     with session_scope(factory) as session:
         assert add_interactions(session, events=[event, {**event, "event_id": "e-2"}]) == 1
-        assert [e.event_id for e in interactions_for_user(session, user_id=7)] == ["e-1", "e-2"]
+        stored = interactions_for_users(session, user_ids=[7])[7]
+        assert [e.event_id for e in stored] == ["e-1", "e-2"]
 
 
 def test_event_for_unknown_user_violates_foreign_key(factory) -> None:  # type: ignore[no-untyped-def]
