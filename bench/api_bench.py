@@ -50,16 +50,16 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import git_commit, scratch_database  # noqa: E402
-from recgen.cache import Feed, FeedItem, RedisAssetCache, asset_key  # noqa: E402
-from recgen.store.api_keys import create_api_key  # noqa: E402
-from recgen.store.db import make_engine, session_factory, session_scope  # noqa: E402
-from recgen.store.experiments import create_experiment, start_experiment  # noqa: E402
-from recgen.store.migrate import upgrade  # noqa: E402
-from recgen.store.models import utcnow  # noqa: E402
-from recgen.store.repository import upsert_products  # noqa: E402
-from recgen.types import Product  # noqa: E402
-from tests.served import free_port, serve_command, served  # noqa: E402
+from bench.common import git_commit, scratch_database
+from recgen.core.types import Product
+from recgen.generation.cache import Feed, FeedItem, RedisAssetCache, asset_key
+from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.migrate import upgrade
+from recgen.store.models import utcnow
+from recgen.store.repos.api_keys import create_api_key
+from recgen.store.repos.experiments import create_experiment, start_experiment
+from recgen.store.repos.products import upsert_products
+from tests.support.served import free_port, serve_command, served
 
 REDIS_URL = os.environ.get("RECGEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 KEY = "rg_bench_" + uuid.uuid4().hex

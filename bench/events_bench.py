@@ -9,10 +9,11 @@ Setup (not timed): a scratch PostgreSQL database with ``--products`` synthetic p
 torch and FAISS at one thread each (the worker's defaults).
 
 Timed, per batch shape (users x events per user, every event new): ``--batches`` calls of
-``recgen.jobs.record_events`` (store the events, skip resent ids, fold them into profiles and
-the user index, commit), once with the service as the worker has it (the batch's profiles read
-and written together) and once through an adapter that hands the service one user at a time;
-the two alternate batch by batch, so both see the same machine state. Figures per shape and
+``recgen.jobs.functions.record_events`` (store the events, skip resent ids, fold them into
+profiles and the user index, commit), once with the service as the worker has it (the
+batch's profiles read and written together) and once through an adapter that hands the
+service one user at a time; the two alternate batch by batch, so both see the same machine
+state. Figures per shape and
 mode: this process's CPU and the wall time per batch (PostgreSQL's own CPU is in the wall time
 only), events/s, and the per-user / batched ratios.
 """
@@ -37,20 +38,23 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import git_commit, scratch_database  # noqa: E402
-from recgen.config import Settings  # noqa: E402
-from recgen.jobs import JobContext, record_events  # noqa: E402
-from recgen.profiles import ProfileService  # noqa: E402
-from recgen.simulator import Simulator, user_rows  # noqa: E402
-from recgen.store.db import make_engine, session_factory, session_scope  # noqa: E402
-from recgen.store.migrate import upgrade  # noqa: E402
-from recgen.store.repository import add_interactions, upsert_products, upsert_users  # noqa: E402
-from recgen.types import UserEvent  # noqa: E402
-from recgen.vectors.index import VectorIndex  # noqa: E402
-from recgen.vectors.items import MiniLMEncoder  # noqa: E402
-from recgen.vectors.profile_model import PROFILE_VERSION, ItemFeatures  # noqa: E402
-from recgen.vectors.testing import make_products, random_item_vectors  # noqa: E402
-from recgen.wiring import ServiceProfiles, set_compute_threads  # noqa: E402
+from bench.common import git_commit, scratch_database
+from recgen.core.config import Settings
+from recgen.core.types import UserEvent
+from recgen.experiments.simulator import Simulator, user_rows
+from recgen.jobs.context import JobContext
+from recgen.jobs.functions import record_events
+from recgen.profiles.model import PROFILE_VERSION, ItemFeatures
+from recgen.profiles.service import ProfileService
+from recgen.retrieval.index import VectorIndex
+from recgen.retrieval.item_vectors import MiniLMEncoder
+from recgen.runtime.bootstrap import ServiceProfiles, set_compute_threads
+from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.migrate import upgrade
+from recgen.store.repos.interactions import add_interactions
+from recgen.store.repos.products import upsert_products
+from recgen.store.repos.users import upsert_users
+from tests.support.catalog import make_products, random_item_vectors
 
 SHAPES = ((1, 6), (10, 3), (50, 2), (100, 1))  # (users, events per user) per batch
 KINDS = ("view", "click", "add_to_cart", "purchase")

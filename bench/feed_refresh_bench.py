@@ -38,16 +38,17 @@ from sqlalchemy import func, select, text
 from tqdm import tqdm
 
 from bench.common import git_commit, scratch_database
-from recgen.cache import RedisAssetCache
-from recgen.catalog import read_styles
-from recgen.config import PROJECT_ROOT, load_settings
-from recgen.dispatch import TASK_REFRESH_FEEDS, make_celery_client
-from recgen.ingest import load_catalog
+from recgen.catalog.ingest import load_catalog
+from recgen.catalog.styles import read_styles
+from recgen.core.config import PROJECT_ROOT, load_settings
+from recgen.generation.cache import RedisAssetCache
+from recgen.jobs.names import TASK_REFRESH_FEEDS
+from recgen.runtime.celery_config import make_celery_client
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow
-from recgen.store.repository import upsert_products
-from workers.process import celery_worker
+from recgen.store.repos.products import upsert_products
+from tests.support.worker_process import celery_worker
 
 
 def parse_args() -> argparse.Namespace:

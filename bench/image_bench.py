@@ -27,13 +27,13 @@ import torch
 from tqdm import tqdm
 
 from bench.common import git_commit, matmul_flops_per_s
-from recgen.catalog import read_styles
-from recgen.config import get_settings
+from recgen.catalog.styles import read_styles
+from recgen.core.config import get_settings
+from recgen.core.types import ImageRequest, Product
 from recgen.models.image.classifier import ImageClassifier
 from recgen.models.image.generator import ImageGenerator
 from recgen.models.image.pipeline import ProductImageGenerator
 from recgen.models.image.png import encode_png_batch
-from recgen.types import ImageRequest, Product
 
 
 def images_per_s(generate: Callable[[list[ImageRequest]], list[Any]],

@@ -22,20 +22,20 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.common import git_commit
-from recgen.catalog import read_styles
-from recgen.config import get_settings
-from recgen.profiles import lookalike_vector, rerank_by_popularity
-from recgen.simulator import Simulator
-from recgen.vectors.index import VectorIndex, normalize
-from recgen.vectors.items import ItemVectors
-from recgen.vectors.personas import Personas, tradeoff
-from recgen.vectors.profile_model import (
+from recgen.catalog.styles import read_styles
+from recgen.core.config import get_settings
+from recgen.experiments.simulator import Simulator
+from recgen.profiles.model import (
     KIND_WEIGHTS,
     ItemFeatures,
     ProfileState,
     make_profile,
     rebuild_profiles,
 )
+from recgen.profiles.personas import Personas, tradeoff
+from recgen.profiles.service import lookalike_vector, rerank_by_popularity
+from recgen.retrieval.index import VectorIndex, normalize
+from recgen.retrieval.item_vectors import ItemVectors
 
 
 def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:

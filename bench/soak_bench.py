@@ -27,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import git_commit  # noqa: E402
-from tests.conftest import PG_ADMIN_URL  # noqa: E402
-from tests.reliability.soak import DEFAULT_RATE, MAX_RSS_GROWTH_KB, run_soak  # noqa: E402
-from tests.reliability.world import fresh_database  # noqa: E402
+from bench.common import git_commit
+from tests.conftest import PG_ADMIN_URL
+from tests.support.soak import DEFAULT_RATE, MAX_RSS_GROWTH_KB, run_soak
+from tests.support.world import fresh_database
 
 FEED_P99_TARGET_MS = 5.0
 

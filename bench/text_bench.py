@@ -30,13 +30,13 @@ import torch
 from tqdm import tqdm
 
 from bench.common import git_commit, matmul_flops_per_s
-from recgen.catalog import read_styles
-from recgen.config import get_settings
+from recgen.catalog.styles import read_styles
+from recgen.core.config import get_settings
+from recgen.core.types import TextRequest
 from recgen.models.text.corpus import split_products
 from recgen.models.text.eval import PERSONAS
 from recgen.models.text.model import TextModel
 from recgen.models.text.sampling import generate_ids
-from recgen.types import TextRequest
 
 
 def useful_flops(model: torch.nn.Module, prompts: list[list[int]],

@@ -7,7 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import pool
 
-from recgen.config import get_settings
+from recgen.core.config import get_settings
 from recgen.store.db import make_engine
 from recgen.store.models import Base
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from recgen.config import get_settings
+from recgen.core.config import get_settings
 
 PG_ADMIN_URL = os.environ.get(
     "RECGEN_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

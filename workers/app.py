@@ -1,10 +1,10 @@
 """The Celery app of the workers. Start it with ``recgen worker`` / ``recgen beat``.
 
-Configuration is :func:`recgen.dispatch.celery_config` (shared with the API's client, so both
-agree on queue, serializer and broker options). Models are loaded once per worker *process*,
-after the fork (``worker_process_init``): loading in the parent would share torch's thread
-pools across fork and multiply memory by copy-on-write faults; loading per task would cost
-seconds per task.
+Configuration is :func:`recgen.runtime.celery_config.celery_config` (shared with the API's
+client, so both agree on queue, serializer and broker options). Models are loaded once per
+worker *process*, after the fork (``worker_process_init``): loading in the parent would share
+torch's thread pools across fork and multiply memory by copy-on-write faults; loading per
+task would cost seconds per task.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from recgen.config import Settings, get_settings
-from recgen.dispatch import celery_config
-from recgen.jobs import JobContext
-from recgen.wiring import build_context, set_compute_threads
+from recgen.core.config import Settings, get_settings
+from recgen.jobs.context import JobContext
+from recgen.runtime.bootstrap import build_context, set_compute_threads
+from recgen.runtime.celery_config import celery_config
 
 log = logging.getLogger(__name__)
 

@@ -17,19 +17,19 @@ import redis
 from celery import Task
 from sqlalchemy.exc import OperationalError
 
-from recgen.dispatch import (
+from recgen.core.errors import RecgenError, StoreUnavailableError
+from recgen.core.types import AssetKind
+from recgen.jobs.functions import generate_assets as generate_job
+from recgen.jobs.functions import record_events as record_job
+from recgen.jobs.functions import refresh_feeds as refresh_job
+from recgen.jobs.functions import stale_user_ids
+from recgen.jobs.names import (
     TASK_GENERATE_ASSETS,
     TASK_RECORD_EVENTS,
     TASK_REFRESH_FEED,
     TASK_REFRESH_FEEDS,
     TASK_REFRESH_STALE_FEEDS,
 )
-from recgen.errors import RecgenError, StoreUnavailableError
-from recgen.jobs import generate_assets as generate_job
-from recgen.jobs import record_events as record_job
-from recgen.jobs import refresh_feeds as refresh_job
-from recgen.jobs import stale_user_ids
-from recgen.types import AssetKind
 from workers.app import app, context, settings
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,6 @@ from starlette.concurrency import run_in_threadpool
 
 from recgen.api.deps import document_security
 from recgen.api.errors import install_error_handlers
-from recgen.api.feed_reader import FeedReader
 from recgen.api.limits import BodySizeLimit, RateLimiter
 from recgen.api.metrics import ApiMetrics, LatencyMiddleware
 from recgen.api.routes import (
@@ -36,13 +35,15 @@ from recgen.api.routes import (
     generation,
     health,
 )
+from recgen.api.services.feed import FeedReader
 from recgen.api.state import AppState, ExperimentCache, KeyCache, RecentFeeds, StockCatalog
-from recgen.cache import AssetCache, build_cache
-from recgen.config import ConfigError, Settings, get_settings
-from recgen.dispatch import Dispatcher, build_dispatcher
-from recgen.exposure_log import ExposureDrainer
-from recgen.store.api_keys import create_api_key, find_api_key, hash_key
+from recgen.core.config import ConfigError, Settings, get_settings
+from recgen.experiments.exposures import ExposureDrainer
+from recgen.generation.cache import AssetCache, build_cache
+from recgen.runtime.bootstrap import build_dispatcher
+from recgen.runtime.dispatch import Dispatcher
 from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.repos.api_keys import create_api_key, find_api_key, hash_key
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"

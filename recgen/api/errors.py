@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recgen.errors import RecgenError, StoreUnavailableError
+from recgen.core.errors import RecgenError, StoreUnavailableError
 
 
 class JsonResponse(Response):

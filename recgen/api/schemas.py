@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from recgen.dispatch import ALL_KINDS
-from recgen.experiments import ARMS
+from recgen.core.types import ARMS
+from recgen.runtime.dispatch import ALL_KINDS
 
 Kind = Literal["text", "image"]
 EventKind = Literal["view", "click", "add_to_cart", "purchase"]

@@ -19,19 +19,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from recgen.api.feed_reader import FeedReader
 from recgen.api.limits import RateLimiter
 from recgen.api.metrics import ApiMetrics
-from recgen.cache import AssetCache
-from recgen.config import Settings
-from recgen.dispatch import Dispatcher
-from recgen.experiments import ExperimentConfig
-from recgen.exposure_log import ExposureDrainer
-from recgen.store.api_keys import find_api_key, hash_key
+from recgen.api.services.feed import FeedReader
+from recgen.core.config import Settings
+from recgen.core.types import ExperimentConfig
+from recgen.experiments.exposures import ExposureDrainer
+from recgen.generation.cache import AssetCache
+from recgen.runtime.dispatch import Dispatcher
 from recgen.store.db import session_scope
-from recgen.store.experiments import experiment_config, running_experiment
 from recgen.store.models import ProductRow
-from recgen.store.repository import get_products
+from recgen.store.repos.api_keys import find_api_key, hash_key
+from recgen.store.repos.experiments import experiment_config, running_experiment
+from recgen.store.repos.products import get_products
 
 # Unknown keys are remembered briefly too, so a client retrying a bad key cannot hammer SQL.
 _NEGATIVE_TTL = 5.0

@@ -1,4 +1,5 @@
-"""The ``recgen`` command line. Each area registers its sub-commands from its own module."""
+"""The ``recgen`` command line, the top layer: one module per noun, each registering its
+sub-commands; heavy imports (torch, the API, the models) happen inside the commands."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Annotated
 import typer
 
 from recgen.cli import ab, api, catalog, db, demo, evaluate, index, simulate, train, worker
-from recgen.config import use_config_file
-from recgen.errors import RecgenError
+from recgen.core.config import use_config_file
+from recgen.core.errors import RecgenError
 
 app = typer.Typer(
     name="recgen",

@@ -11,13 +11,13 @@ from typing import Annotated, Any
 import typer
 from tqdm import tqdm
 
-from recgen.ab_simulation import run_in_store
-from recgen.catalog import read_styles
+from recgen.catalog.styles import read_styles
 from recgen.cli.common import open_store
-from recgen.config import get_settings
-from recgen.errors import DataFileError
-from recgen.exposure_log import ExposureDrainer
-from recgen.simulator import Simulator
+from recgen.core.config import get_settings
+from recgen.core.errors import DataFileError
+from recgen.experiments.exposures import ExposureDrainer
+from recgen.experiments.simulation import run_in_store
+from recgen.experiments.simulator import Simulator
 from recgen.store.db import check_connection, make_engine, session_factory
 from recgen.store.migrate import upgrade
 

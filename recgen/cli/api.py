@@ -10,15 +10,15 @@ from typing import Annotated, Any
 import typer
 
 from recgen.cli.common import open_store
-from recgen.config import ConfigError, config_file_in_use, get_settings, use_config_file
-from recgen.store.api_keys import (
+from recgen.core.config import ConfigError, config_file_in_use, get_settings, use_config_file
+from recgen.store.db import session_scope
+from recgen.store.repos.api_keys import (
     SCOPES,
     create_api_key,
     get_api_key_by_name,
     list_api_keys,
     revoke_api_key,
 )
-from recgen.store.db import session_scope
 
 keys_app = typer.Typer(help="API keys (only their sha256 is stored).", no_args_is_help=True)
 # Worker processes re-create the app from scratch: they learn the --config file from here.

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
+from recgen.catalog.ingest import load_catalog
 from recgen.cli.common import open_store
-from recgen.config import get_settings
-from recgen.ingest import load_catalog
+from recgen.core.config import get_settings
 
 app = typer.Typer(help="Product catalog.", no_args_is_help=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from recgen.config import get_settings
+from recgen.core.config import get_settings
 from recgen.store.db import check_connection, make_engine, session_factory
 
 

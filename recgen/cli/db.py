@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from recgen.config import get_settings
+from recgen.core.config import get_settings
 from recgen.store.db import check_connection, make_engine
 from recgen.store.migrate import current_revision, downgrade, upgrade
 

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from recgen.config import get_settings
-from recgen.demo import DemoConfig, run_demo
+from recgen.core.config import get_settings
+from recgen.demo.run import DemoConfig, run_demo
 
 _DEFAULTS = DemoConfig()
 

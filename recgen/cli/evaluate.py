@@ -9,10 +9,10 @@ from typing import Annotated
 import torch
 import typer
 
-from recgen.catalog import read_styles
+from recgen.catalog.split import is_validation
+from recgen.catalog.styles import read_styles
 from recgen.cli.text import eval_text
-from recgen.config import get_settings
-from recgen.datasplit import is_validation
+from recgen.core.config import get_settings
 
 app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
 app.command("text")(eval_text)

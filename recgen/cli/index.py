@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from recgen.cli.common import open_store
-from recgen.config import get_settings
-from recgen.indexing import photo_embedder, rebuild_indexes
+from recgen.core.config import get_settings
+from recgen.profiles.rebuild import photo_embedder, rebuild_indexes
 
 app = typer.Typer(help="FAISS indexes and user profiles.", no_args_is_help=True)
 

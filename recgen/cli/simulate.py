@@ -8,10 +8,10 @@ import typer
 from tqdm import tqdm
 
 from recgen.cli.common import open_store
-from recgen.errors import RecgenError
-from recgen.simulator import Simulator, store_population
+from recgen.core.errors import RecgenError
+from recgen.experiments.simulator import Simulator, store_population
 from recgen.store.db import session_scope
-from recgen.store.repository import iter_products
+from recgen.store.repos.products import iter_products
 
 app = typer.Typer(
     help="User simulator (documented preference model, see docs/profiles.md).",

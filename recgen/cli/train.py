@@ -7,9 +7,9 @@ from typing import Annotated
 import torch
 import typer
 
-from recgen.catalog import read_styles
+from recgen.catalog.styles import read_styles
 from recgen.cli.text import train_text
-from recgen.config import get_settings
+from recgen.core.config import get_settings
 
 app = typer.Typer(help="Train models.", no_args_is_help=True)
 app.command("text")(train_text)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from recgen.config import get_settings
+from recgen.core.config import get_settings
 
 
 def _exec(args: list[str]) -> None:

@@ -1,1 +1,3 @@
-"""Generative models (text and image); they know nothing of storage or transport."""
+"""Generative models (text and image): networks, training, sampling, gates, evaluation.
+They know nothing of storage, cache or transport: imports only recgen.core and
+recgen.catalog."""

@@ -6,7 +6,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 
-from recgen.config import PROJECT_ROOT
+from recgen.core.config import PROJECT_ROOT
 from recgen.store.db import make_engine
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from recgen.ab_simulation import run_in_store, simulate
-from recgen.simulator import Simulator
+from recgen.experiments.simulation import run_in_store, simulate
+from recgen.experiments.simulator import Simulator
 from recgen.store.db import make_engine, session_factory
 from recgen.store.migrate import upgrade
-from tests.unit.test_ab_simulation import catalog
+from tests.unit.experiments.test_simulation import catalog
 
 pytestmark = pytest.mark.integration
 

@@ -11,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from recgen.cache import Feed
-from recgen.dispatch import TASK_REFRESH_STALE_FEEDS, celery_config
-from tests.integration.worker_world import (
-    AMQP_TEST_URL,
-    WorkerWorld,
-    require_rabbitmq,
-    worker_world,
-)
+from recgen.generation.cache import Feed
+from recgen.jobs.names import TASK_REFRESH_STALE_FEEDS
+from recgen.runtime.celery_config import celery_config
+from tests.support.worker_world import AMQP_TEST_URL, WorkerWorld, require_rabbitmq, worker_world
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from recgen.cache import Feed, FeedItem, RedisAssetCache, asset_key
-from recgen.types import GateResult
+from recgen.core.types import GateResult
+from recgen.generation.cache import Feed, FeedItem, RedisAssetCache, asset_key
 
 pytestmark = pytest.mark.integration
 

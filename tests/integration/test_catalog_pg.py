@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from recgen.catalog import read_styles
-from recgen.ingest import load_catalog
+from recgen.catalog.ingest import load_catalog
+from recgen.catalog.styles import read_styles
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
-from recgen.store.repository import count_products
+from recgen.store.repos.products import count_products
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from recgen.config import load_settings
-from recgen.demo import DemoConfig, run_demo
-from recgen.errors import DataFileError
+from recgen.core.config import load_settings
+from recgen.core.errors import DataFileError
+from recgen.demo.run import DemoConfig, run_demo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from recgen.exposure_log import DRAIN_GROUP, ExposureDrainer, decode_entry
+from recgen.experiments.exposures import DRAIN_GROUP, ExposureDrainer, decode_entry
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import ExposureRow
 

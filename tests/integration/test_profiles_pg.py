@@ -13,16 +13,18 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
-from recgen.profiles import ProfileService, open_service
-from recgen.simulator import Simulator, user_rows
+from recgen.core.types import UserEvent
+from recgen.experiments.simulator import Simulator, user_rows
+from recgen.profiles.model import PROFILE_VERSION, ItemFeatures, ProfileState
+from recgen.profiles.service import ProfileService, open_service
+from recgen.retrieval.index import VectorIndex
 from recgen.store import migrate
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import UserProfileRow
-from recgen.store.repository import add_interactions, upsert_products, upsert_users
-from recgen.types import UserEvent
-from recgen.vectors.index import VectorIndex
-from recgen.vectors.profile_model import PROFILE_VERSION, ItemFeatures, ProfileState
-from recgen.vectors.testing import make_products, random_item_vectors
+from recgen.store.repos.interactions import add_interactions
+from recgen.store.repos.products import upsert_products
+from recgen.store.repos.users import upsert_users
+from tests.support.catalog import make_products, random_item_vectors
 
 pytestmark = pytest.mark.integration
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -16,16 +16,18 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from recgen.cache import MemoryAssetCache, RedisAssetCache
-from recgen.catalog import read_styles
-from recgen.config import PROJECT_ROOT, load_settings
-from recgen.dispatch import CeleryDispatcher, build_dispatcher, make_celery_client
+from recgen.catalog.styles import read_styles
+from recgen.core.config import PROJECT_ROOT, load_settings
+from recgen.generation.cache import MemoryAssetCache, RedisAssetCache
+from recgen.runtime.bootstrap import build_dispatcher
+from recgen.runtime.celery_config import make_celery_client
+from recgen.runtime.dispatch import CeleryDispatcher
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import GeneratedAssetRow
-from recgen.store.repository import upsert_products
-from tests.integration.tiny_models import save_tiny_image_models
-from tests.reliability.world import worker_env
-from workers.process import celery_worker, wait_for_task
+from recgen.store.repos.products import upsert_products
+from tests.support.tiny_models import save_tiny_image_models
+from tests.support.worker_process import celery_worker, wait_for_task
+from tests.support.world import worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,16 +12,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from recgen.dispatch import ping_broker
-from tests.integration.tiny_models import save_tiny_image_models
-from tests.integration.worker_world import (
+from recgen.runtime.celery_config import ping_broker
+from tests.support.tiny_models import save_tiny_image_models
+from tests.support.worker_world import (
     AMQP_TEST_URL,
     LIGHT_ENGINE,
     WorkerWorld,
     require_rabbitmq,
     worker_world,
 )
-from tests.reliability.world import PRODUCTS, events
+from tests.support.world import PRODUCTS, events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

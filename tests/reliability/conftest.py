@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.services import OwnPostgres, OwnRedis
+from tests.support.services import OwnPostgres, OwnRedis
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,7 +10,7 @@ import hypothesis
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
-from recgen.catalog import read_styles
+from recgen.catalog.styles import read_styles
 
 HEADER = (
     b"id,gender,masterCategory,subCategory,articleType,baseColour,season,usage,"

@@ -12,19 +12,20 @@ from pathlib import Path
 import pytest
 import redis
 
-from recgen.cache import RedisAssetCache
-from recgen.config import load_settings
-from recgen.dispatch import CeleryDispatcher, make_celery_client
-from recgen.errors import IndexLoadError, ModelLoadError
+from recgen.core.config import load_settings
+from recgen.core.errors import IndexLoadError, ModelLoadError
+from recgen.generation.cache import RedisAssetCache
 from recgen.models.image.classifier import ImageClassifier
 from recgen.models.image.generator import ImageGenerator
-from recgen.profiles import open_service
+from recgen.profiles.service import open_service
+from recgen.runtime.celery_config import make_celery_client
+from recgen.runtime.dispatch import CeleryDispatcher
 from recgen.store.db import make_engine, session_factory, session_scope
-from recgen.store.experiments import ensure_users
-from recgen.vectors.testing import random_item_vectors
-from tests.integration.tiny_models import save_tiny_image_models
-from tests.reliability.world import PRODUCTS, seed, worker_env
-from workers.process import celery_worker, wait_for_task
+from recgen.store.repos.experiments import ensure_users
+from tests.support.catalog import random_item_vectors
+from tests.support.tiny_models import save_tiny_image_models
+from tests.support.worker_process import celery_worker, wait_for_task
+from tests.support.world import PRODUCTS, seed, worker_env
 
 
 def _flip_byte(path: Path, offset_from_end: int = 64) -> None:

@@ -19,15 +19,8 @@ from hypothesis import strategies as st
 
 from recgen.api.app import Overrides, create_app
 from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL
-from tests.integration.api.support import RecordingDispatcher
-from tests.reliability.world import (
-    PRODUCTS,
-    api_settings,
-    fresh_database,
-    headers,
-    purged,
-    row_counts,
-)
+from tests.support.api import RecordingDispatcher
+from tests.support.world import PRODUCTS, api_settings, fresh_database, headers, purged, row_counts
 
 EXAMPLES_PER_OPERATION = 25
 CASES: Counter[str] = Counter()

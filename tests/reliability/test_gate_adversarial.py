@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from recgen.core.types import Product
 from recgen.models.text.gate import check_description
-from recgen.types import Product
 
 SHIRT = Product(15970, "Men", "Apparel", "Topwear", "Shirts", "Navy Blue", "Blue", "Fall",
                 "Casual", "Turtle Check Men Navy Blue Shirt")

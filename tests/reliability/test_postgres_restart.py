@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 
 from recgen.api.app import Overrides, create_app
 from recgen.store.migrate import current_revision, upgrade
-from tests.integration.api.support import RecordingDispatcher
-from tests.reliability.services import OwnPostgres
-from tests.reliability.world import (
+from tests.support.api import RecordingDispatcher
+from tests.support.services import OwnPostgres
+from tests.support.world import (
     PRODUCTS,
     api_settings,
     events,

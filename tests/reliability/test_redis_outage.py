@@ -13,8 +13,8 @@ import uuid
 from fastapi.testclient import TestClient
 
 from recgen.api.app import create_app
-from tests.reliability.services import OwnRedis
-from tests.reliability.world import (
+from tests.support.services import OwnRedis
+from tests.support.world import (
     PRODUCTS,
     api_settings,
     events,

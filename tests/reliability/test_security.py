@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from recgen.api.app import Overrides, create_app
-from recgen.config import PROJECT_ROOT, Settings
-from recgen.dispatch import celery_config, make_celery_client
+from recgen.core.config import PROJECT_ROOT, Settings
+from recgen.runtime.celery_config import celery_config, make_celery_client
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import ApiKeyRow
 from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL
-from tests.integration.api.support import RecordingDispatcher
-from tests.reliability.world import KEYS, PRODUCTS, api_settings, fresh_database, purged
+from tests.support.api import RecordingDispatcher
+from tests.support.world import KEYS, PRODUCTS, api_settings, fresh_database, purged
 
 P = PRODUCTS[0].product_id
 # Every route of the API and the scopes that may call it (admin may call everything).

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 from tests.conftest import PG_ADMIN_URL
-from tests.reliability.soak import DEFAULT_RATE, MAX_RSS_GROWTH_KB, run_soak
-from tests.reliability.world import fresh_database
+from tests.support.soak import DEFAULT_RATE, MAX_RSS_GROWTH_KB, run_soak
+from tests.support.world import fresh_database
 
 DURATION_S = float(os.environ.get("RECGEN_SOAK_S", "60"))
 RATE = float(os.environ.get("RECGEN_SOAK_RPS", str(DEFAULT_RATE)))

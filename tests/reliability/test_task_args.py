@@ -11,15 +11,17 @@ from hypothesis import HealthCheck
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from recgen.cache import MemoryAssetCache
-from recgen.dispatch import generation_kwargs
-from recgen.engine import GenerationEngine
-from recgen.jobs import JobContext, generate_assets, record_events
+from recgen.generation.cache import MemoryAssetCache
+from recgen.generation.engine import GenerationEngine
+from recgen.jobs.context import JobContext
+from recgen.jobs.functions import generate_assets, record_events
+from recgen.runtime.dispatch import generation_kwargs
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow, InteractionRow
-from recgen.store.repository import upsert_products, upsert_users
-from tests.unit.fakes import FakeImage, FakeProfiles, FakeText, product
+from recgen.store.repos.products import upsert_products
+from recgen.store.repos.users import upsert_users
+from tests.support.fakes import FakeImage, FakeProfiles, FakeText, product
 from workers.tasks import TRANSIENT
 
 SETTINGS = hypothesis.settings(max_examples=40, deadline=None, derandomize=True, database=None,

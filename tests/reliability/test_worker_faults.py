@@ -17,17 +17,18 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from recgen.cache import RedisAssetCache
-from recgen.config import Settings, load_settings
-from recgen.dispatch import CeleryDispatcher, make_celery_client
+from recgen.core.config import Settings, load_settings
+from recgen.generation.cache import RedisAssetCache
+from recgen.runtime.celery_config import make_celery_client
+from recgen.runtime.dispatch import CeleryDispatcher
 from recgen.store.db import make_engine, session_factory, session_scope
-from recgen.store.experiments import ensure_users
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow
-from recgen.vectors.testing import random_item_vectors
-from tests.reliability.services import OwnPostgres
-from tests.reliability.world import PRODUCTS, events, seed, stored_event_ids, worker_env
-from workers.process import celery_worker, wait_for_task
+from recgen.store.repos.experiments import ensure_users
+from tests.support.catalog import random_item_vectors
+from tests.support.services import OwnPostgres
+from tests.support.worker_process import celery_worker, wait_for_task
+from tests.support.world import PRODUCTS, events, seed, stored_event_ids, worker_env
 
 USERS = list(range(1, 9))
 TASK_TIMEOUT_S = 120.0

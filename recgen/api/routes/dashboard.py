@@ -14,12 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from recgen import dashboard
 from recgen.api.deps import V1, AdminKey, SessionDep, StateDep
 from recgen.api.errors import not_found
 from recgen.api.routes.feed import asset_url, stock_image_url
 from recgen.api.schemas import ERRORS, MAX_USER_ID, UserIdPath
-from recgen.store import activity
+from recgen.api.services import dashboard
+from recgen.store.repos import activity
 
 STATIC_DIR = FsPath(__file__).resolve().parent.parent / "static"
 

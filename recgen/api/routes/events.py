@@ -20,8 +20,10 @@ from fastapi import APIRouter
 from recgen.api.deps import V1, EventsKey, SessionDep, StateDep
 from recgen.api.errors import ApiError, JsonResponse, problem
 from recgen.api.schemas import ERRORS, EventBatch, EventsAccepted
-from recgen.store.experiments import ensure_users
-from recgen.store.repository import add_interactions, forget_user_profiles, get_products
+from recgen.store.repos.experiments import ensure_users
+from recgen.store.repos.interactions import add_interactions
+from recgen.store.repos.products import get_products
+from recgen.store.repos.users import forget_user_profiles
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=V1, tags=["events"])

@@ -18,9 +18,10 @@ from recgen.api.schemas import (
     ExperimentOut,
     UserIdPath,
 )
-from recgen.experiments import UserOutcomes, assign, build_report, validate_arms
-from recgen.store import experiments as repo
+from recgen.experiments.analysis import UserOutcomes, build_report
+from recgen.experiments.assignment import assign, validate_arms
 from recgen.store.models import ExperimentRow, utcnow
+from recgen.store.repos import experiments as repo
 
 router = APIRouter(prefix=f"{V1}/experiments", tags=["experiments"], responses=ERRORS)
 ExperimentId = Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -21,11 +21,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from recgen.api.deps import V1, api_key, authenticate, scopes_for
 from recgen.api.errors import ApiError, handle_error
-from recgen.api.feed_reader import ServedFeed
 from recgen.api.schemas import ERRORS, MAX_USER_ID, FeedOut, UserIdPath
+from recgen.api.services.feed import ServedFeed
 from recgen.api.state import AppState
-from recgen.experiments import assign
-from recgen.exposure_log import store_entry
+from recgen.experiments.assignment import assign
+from recgen.experiments.exposures import store_entry
 
 log = logging.getLogger(__name__)
 FEED_SCOPES = scopes_for("recommender", "backend")

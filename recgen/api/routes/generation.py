@@ -13,7 +13,7 @@ from recgen.api.errors import ApiError, JsonResponse, problem
 from recgen.api.routes.feed import asset_url
 from recgen.api.schemas import ERRORS, GenerateRequest, TaskAccepted, TaskStatus
 from recgen.api.state import AppState
-from recgen.store.repository import get_products
+from recgen.store.repos.products import get_products
 
 router = APIRouter(prefix=V1, tags=["generation"])
 

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from recgen.api.deps import StateDep
 from recgen.api.errors import JsonResponse
 from recgen.api.state import AppState
-from recgen.dispatch import ping_broker
+from recgen.runtime.celery_config import ping_broker
 from recgen.store.db import session_scope
 
 router = APIRouter(tags=["health"])

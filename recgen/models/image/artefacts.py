@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from recgen.errors import ModelLoadError
+from recgen.core.errors import ModelLoadError
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"

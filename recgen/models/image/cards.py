@@ -15,7 +15,7 @@ Generates a product photo from the product's **article class** (article type; ra
 grouped into their sub-category, rarer ones into "Other") and **colour group**, plus a style
 latent z (64-d). Trained by `recgen train image` on the Myntra photos in
 `$RECGEN_DATA_DIR/myntra/images` joined to `styles.csv`, train split of
-`recgen.datasplit.is_validation` (validation = 10% of ids by hash). Files: `model.safetensors`
+`recgen.catalog.split.is_validation` (validation = 10% of ids by hash). Files: `model.safetensors`
 (fp16 weights + per-article templates), `config.json` (network config, condition vocabulary,
 training facts), `validation_metrics.json`. Load with
 `recgen.models.image.ImageGenerator.from_pretrained(path)`.

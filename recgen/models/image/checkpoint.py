@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from recgen.errors import ModelLoadError
+from recgen.core.errors import ModelLoadError
 
 
 def save_checkpoint(

@@ -21,7 +21,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from recgen.types import Product
+from recgen.core.types import Product
 
 OTHER = "Other"
 

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from scipy import linalg
 
+from recgen.core.types import ImageRequest, Product
 from recgen.models.image.data import to_uint8
 from recgen.models.image.pipeline import ProductImageGenerator
-from recgen.types import ImageRequest, Product
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:

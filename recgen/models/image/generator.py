@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
+from recgen.core.types import Product
 from recgen.models.image.artefacts import load_artefact, load_state_strict, save_artefact
 from recgen.models.image.data import ConditionVocab
 from recgen.models.image.networks import Generator, GeneratorConfig, channels_last
-from recgen.types import Product
 
 KIND = "recgen-image-generator"
 

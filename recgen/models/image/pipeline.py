@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import torch
 
+from recgen.core.types import GateResult, GeneratedImage, ImageRequest
 from recgen.models.image.classifier import ImageClassifier
 from recgen.models.image.data import to_uint8
 from recgen.models.image.generator import ImageGenerator
 from recgen.models.image.png import encode_png_batch
-from recgen.types import GateResult, GeneratedImage, ImageRequest
 
 PNG_CONTENT_TYPE = "image/png"  # GeneratedImage.png is always PNG
 

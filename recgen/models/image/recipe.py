@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from recgen.datasplit import is_validation
+from recgen.catalog.split import is_validation
+from recgen.core.types import ImageRequest, Product
 from recgen.models.image.baseline import LATENT, load_baseline, save_baseline, train_mlp_gan
 from recgen.models.image.cards import write_cards
 from recgen.models.image.classifier import ImageClassifier, train_classifier
@@ -23,7 +24,6 @@ from recgen.models.image.evaluate import condition_scores, evaluate_image_engine
 from recgen.models.image.generator import ImageGenerator
 from recgen.models.image.pipeline import ProductImageGenerator
 from recgen.models.image.train_gan import GanTrainConfig, train_gan
-from recgen.types import ImageRequest, Product
 
 
 @dataclass

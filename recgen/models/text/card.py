@@ -18,7 +18,7 @@ Trained on a synthetic-but-grounded corpus built at training time from
 `myntra/styles.csv` (attributes and stock titles) and `reviews/womens_clothing_reviews.csv`
 (aspect phrases mined from positive reviews without first person, colour, garment or gendered
 words, filed under review class x age band x aspect). Products and review rows are split
-90/10 by id hash (`recgen.datasplit`); only the training side is used here. Generated text is
+90/10 by id hash (`recgen.catalog.split`); only the training side is used here. Generated text is
 never presented as a customer review.
 """
 

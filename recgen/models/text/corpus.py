@@ -22,12 +22,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from recgen.datasplit import is_validation
-from recgen.errors import DataFileError
+from recgen.catalog.split import is_validation
+from recgen.core.errors import DataFileError
+from recgen.core.types import AGE_BANDS, ASPECTS, USAGES, PersonaControls, Product, age_band_for
 from recgen.models.text.gate import check_description
 from recgen.models.text.lexicon import PAIR_NOUNS, article_noun, default_lexicon
 from recgen.models.text.prompts import COLOUR_GROUPS, compose, render_prompt
-from recgen.types import AGE_BANDS, ASPECTS, USAGES, PersonaControls, Product, age_band_for
 
 # Keywords that decide which aspect a review sentence is about. The evaluation's persona
 # classifier uses its own, separate keyword rule (recgen.models.text.eval).

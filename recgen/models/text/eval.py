@@ -25,13 +25,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from recgen.catalog import read_styles
+from recgen.catalog.styles import read_styles
+from recgen.core.types import PersonaControls, Product, TextRequest
 from recgen.models.text.corpus import AspectPhrases, mine_reviews, split_products, training_pairs
 from recgen.models.text.gate import check_description, contradictions, names_article, names_colour
 from recgen.models.text.generator import DescriptionGenerator
 from recgen.models.text.model import TextModel
 from recgen.models.text.train import validation_loss
-from recgen.types import PersonaControls, Product, TextRequest
 
 PERSONAS: tuple[PersonaControls, ...] = (
     PersonaControls(usage="Casual", age_band="18-24", aspect="fit"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from recgen.core.types import GateResult, Product
 from recgen.models.text.lexicon import (
     Mention,
     allowed_colours,
@@ -21,7 +22,6 @@ from recgen.models.text.lexicon import (
     compatible_forms,
     default_lexicon,
 )
-from recgen.types import GateResult, Product
 
 _BLOCKLIST = (
     "fuck", "shit", "bitch", "bastard", "slut", "whore", "retard", "nigger", "faggot", "cunt",

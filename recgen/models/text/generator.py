@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from recgen.core.types import GeneratedText, TextRequest
 from recgen.models.text.gate import check_description
 from recgen.models.text.model import TextModel
-from recgen.types import GeneratedText, TextRequest
 
 
 class DescriptionGenerator:

@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-from recgen.errors import ModelLoadError
+from recgen.core.errors import ModelLoadError
+from recgen.core.types import TextRequest
 from recgen.models.text.prompts import compose, render_prompt
 from recgen.models.text.sampling import SamplingSettings, generate_ids
-from recgen.types import TextRequest
 
 META_FILE = "recgen_text.json"
 _HASHED_SUFFIXES = (".safetensors", ".json")

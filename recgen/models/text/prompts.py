@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 
+from recgen.core.types import AGE_BANDS, ASPECTS, USAGES, PersonaControls, Product
 from recgen.models.text.gate import contradicting_mentions, names_article
 from recgen.models.text.lexicon import article_noun
-from recgen.types import AGE_BANDS, ASPECTS, USAGES, PersonaControls, Product
 
 PRODUCT_TOKEN = "<|product|>"
 PERSONA_TOKEN = "<|persona|>"

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-from recgen.catalog import read_styles
+from recgen.catalog.styles import read_styles
 from recgen.models.text.build import ArchConfig, build_model, train_tokenizer
 from recgen.models.text.card import model_card
 from recgen.models.text.corpus import mine_reviews, split_products, training_pairs

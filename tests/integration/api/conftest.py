@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 
 from recgen.api.app import Overrides, create_app
 from recgen.api.state import AppState
-from recgen.cache import RedisAssetCache
-from recgen.config import Settings
+from recgen.core.config import Settings
+from recgen.core.types import Product
+from recgen.generation.cache import RedisAssetCache
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import ExperimentRow
-from recgen.store.repository import upsert_products
-from recgen.types import Product
-from tests.integration.api.support import RecordingDispatcher
+from recgen.store.repos.products import upsert_products
+from tests.support.api import RecordingDispatcher
 
 ADMIN_KEY = "rg_test_admin_key"
 PRODUCTS = [

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recgen.api.app import Overrides, create_app
-from recgen.config import Settings
-from tests.integration.api.support import RecordingDispatcher
+from recgen.core.config import Settings
+from tests.support.api import RecordingDispatcher
 
 pytestmark = pytest.mark.integration
 

@@ -22,15 +22,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from recgen.api.app import Overrides, create_app
-from recgen.cache import Feed, RedisAssetCache
-from recgen.config import CONFIG_FILE_ENV, PROJECT_ROOT, Settings, get_settings
-from recgen.store.api_keys import create_api_key
+from recgen.core.config import CONFIG_FILE_ENV, PROJECT_ROOT, Settings, get_settings
+from recgen.generation.cache import Feed, RedisAssetCache
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow, InteractionRow
+from recgen.store.repos.api_keys import create_api_key
 from tests.conftest import REDIS_TEST_URL, fresh_database
-from tests.integration.api import dashboard_world as world
-from tests.integration.api.support import RecordingDispatcher
+from tests.support import dashboard_world as world
+from tests.support.api import RecordingDispatcher
 
 pytestmark = pytest.mark.integration
 

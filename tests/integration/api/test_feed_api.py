@@ -10,12 +10,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from recgen.api.state import AppState
-from recgen.cache import Feed, FeedItem, RedisAssetCache, asset_key
-from recgen.experiments import assign
+from recgen.core.types import GateResult
+from recgen.experiments.assignment import assign
+from recgen.generation.cache import Feed, FeedItem, RedisAssetCache, asset_key
 from recgen.store.db import session_scope
 from recgen.store.models import ExposureRow
-from recgen.types import GateResult
-from tests.integration.api.support import RecordingDispatcher
+from tests.support.api import RecordingDispatcher
 
 pytestmark = pytest.mark.integration
 

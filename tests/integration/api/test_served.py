@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from recgen.cache import Feed, FeedItem, RedisAssetCache, asset_key
 from recgen.client import ApiClientError, AsyncClient, Client, Event
+from recgen.generation.cache import Feed, FeedItem, RedisAssetCache, asset_key
 from recgen.store.db import make_engine, session_factory, session_scope
-from recgen.store.repository import upsert_products
+from recgen.store.repos.products import upsert_products
 from tests.integration.api.conftest import ADMIN_KEY, PRODUCTS
-from tests.served import served_api
+from tests.support.served import served_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BROKER = "redis://127.0.0.1:6379/11"

@@ -19,12 +19,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recgen.api.app import Overrides, create_app
-from recgen.cache import Feed, FeedItem, RedisAssetCache, asset_key
-from recgen.config import Settings
+from recgen.core.config import Settings
+from recgen.generation.cache import Feed, FeedItem, RedisAssetCache, asset_key
 from recgen.store.db import make_engine, session_factory, session_scope
-from recgen.store.repository import upsert_products
+from recgen.store.repos.products import upsert_products
 from tests.integration.api.conftest import ADMIN_KEY, PRODUCTS
-from tests.integration.api.support import RecordingDispatcher
+from tests.support.api import RecordingDispatcher
 
 pytestmark = pytest.mark.integration
 DEADLINE_S = 0.5

@@ -9,12 +9,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from recgen.api.state import AppState
-from recgen.store.api_keys import create_api_key, revoke_api_key
 from recgen.store.db import session_scope
 from recgen.store.models import UserRow
-from recgen.store.repository import add_interactions
-from tests.integration.api.support import RecordingDispatcher
-from tests.integration.worker_world import AMQP_TEST_URL
+from recgen.store.repos.api_keys import create_api_key, revoke_api_key
+from recgen.store.repos.interactions import add_interactions
+from tests.support.api import RecordingDispatcher
+from tests.support.worker_world import AMQP_TEST_URL
 
 pytestmark = pytest.mark.integration
 
@@ -183,7 +183,7 @@ def test_experiment_lifecycle_and_report(api: TestClient, state: AppState) -> No
     users = list(range(3000, 3040))
     arms = {u: api.get(f"/v1/experiments/{eid}/assignments/{u}").json()["arm"] for u in users}
     assert set(arms.values()) == {"generated", "stock"}
-    from recgen.cache import Feed, FeedItem
+    from recgen.generation.cache import Feed, FeedItem
 
     for u in users:
         state.cache.put_feed(Feed(u, 0.0, {"text": "v1"}, (FeedItem(101, None, None),)))

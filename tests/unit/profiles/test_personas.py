@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recgen.errors import IndexLoadError
-from recgen.types import Product
-from recgen.vectors.personas import Personas, tradeoff
-from recgen.vectors.profile_model import ItemFeatures, ProfileState, UserProfile, make_profile
+from recgen.core.errors import IndexLoadError
+from recgen.core.types import Product
+from recgen.profiles.model import ItemFeatures, ProfileState, UserProfile, make_profile
+from recgen.profiles.personas import Personas, tradeoff
 
 
 def profiles(items: ItemFeatures, products: list[Product], n: int = 60) -> list[UserProfile]:

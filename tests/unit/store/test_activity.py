@@ -8,12 +8,15 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from recgen.store import activity
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow
-from recgen.store.repository import add_interactions, record_asset, upsert_products, upsert_users
-from tests.unit.fakes import product
+from recgen.store.repos import activity
+from recgen.store.repos.assets import record_asset
+from recgen.store.repos.interactions import add_interactions
+from recgen.store.repos.products import upsert_products
+from recgen.store.repos.users import upsert_users
+from tests.support.fakes import product
 
 NOW = datetime(2026, 11, 28, 20, 30, tzinfo=UTC)
 

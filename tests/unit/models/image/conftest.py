@@ -7,12 +7,12 @@ from collections.abc import Callable
 import pytest
 import torch
 
+from recgen.core.types import Product
 from recgen.models.image.classifier import ClassifierConfig, ClassifierNet, ImageClassifier
 from recgen.models.image.data import ConditionVocab
 from recgen.models.image.generator import ImageGenerator
 from recgen.models.image.networks import Generator, GeneratorConfig
 from recgen.models.image.pipeline import ProductImageGenerator
-from recgen.types import Product
 
 ARTICLES = ("Shirts", "Tshirts", "Watches", "sub:Bags", "Other")
 COLOURS = ("Black", "Blue", "White")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from recgen.errors import ModelLoadError
+from recgen.core.errors import ModelLoadError
 from recgen.models.image.classifier import ImageClassifier
 from recgen.models.image.generator import ImageGenerator
 

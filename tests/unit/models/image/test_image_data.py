@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from recgen.core.types import Product
 from recgen.models.image.classifier import ImageClassifier
 from recgen.models.image.data import OTHER, ConditionVocab, cached_photos, to_uint8, to_unit_range
-from recgen.types import Product
 
 
 def test_rare_types_fall_back_to_sub_category_then_other(product: Callable[..., Product]) -> None:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
+from recgen.core.types import Product
 from recgen.models.image.classifier import ImageClassifier
 from recgen.models.image.evaluate import evaluate_image_engine, frechet_distance
 from recgen.models.image.generator import ImageGenerator
 from recgen.models.image.pipeline import ProductImageGenerator
 from recgen.models.image.recipe import TRUNCATION_GRID, Split, choose_truncation
-from recgen.types import Product
 
 TOP_KEYS = {"fid", "real_fid", "cond_accuracy", "real_cond_accuracy", "diversity",
             "real_diversity", "history_similarity", "counts", "colour_accuracy",

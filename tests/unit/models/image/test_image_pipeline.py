@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
+from recgen.core.types import ImageRequest, Product
 from recgen.models.image.classifier import ImageClassifier
 from recgen.models.image.pipeline import ProductImageGenerator
-from recgen.types import ImageRequest, Product
 
 Make = Callable[..., Product]
 

@@ -48,11 +48,11 @@ DATA = Path(os.environ.get("RECGEN_DATA_DIR", Path(__file__).parents[5] / "share
 @pytest.mark.slow
 @pytest.mark.skipif(not (DATA / "myntra" / "styles.csv").is_file(), reason="no shared data")
 def test_a_few_steps_on_real_photos(tmp_path: Path) -> None:
-    from recgen.catalog import read_styles
+    from recgen.catalog.styles import read_styles
+    from recgen.core.types import ImageRequest
     from recgen.models.image.classifier import train_classifier
     from recgen.models.image.data import cached_photos
     from recgen.models.image.pipeline import ProductImageGenerator
-    from recgen.types import ImageRequest
 
     catalog = read_styles(DATA / "myntra" / "styles.csv", DATA / "myntra" / "images")
     products = [p for p in catalog.products if p.image_path is not None][:48]

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from recgen.core.types import PersonaControls, Product, TextRequest
 from recgen.models.text.build import ArchConfig, build_model, train_tokenizer
 from recgen.models.text.model import TextModel, TextModelMeta
 from recgen.models.text.sampling import SamplingSettings
-from recgen.types import PersonaControls, Product, TextRequest
 
 TINY = ArchConfig(vocab_size=400, hidden_size=32, layers=2, heads=2, intermediate_size=64,
                   max_positions=192)

@@ -3,13 +3,12 @@ from __future__ import annotations
 import itertools
 import random
 
-from conftest import HEELS, SHIRT
-
+from recgen.core.types import ASPECTS, PersonaControls
 from recgen.models.text.corpus import AspectPhrases, describe, to_shop_voice, training_pairs
 from recgen.models.text.eval import recover_aspect
 from recgen.models.text.gate import check_description
 from recgen.models.text.prompts import compose, render_prompt
-from recgen.types import ASPECTS, PersonaControls
+from tests.unit.models.text.conftest import HEELS, SHIRT
 
 
 def test_review_sentences_become_shop_voice_or_are_dropped() -> None:

@@ -3,11 +3,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import HEELS, SHIRT
 from typer.testing import CliRunner
 
 from recgen.cli import app
 from recgen.models.text.eval import PERSONAS, recover_aspect, score_product
+from tests.unit.models.text.conftest import HEELS, SHIRT
 
 HEADER = "id,gender,masterCategory,subCategory,articleType,baseColour,season,usage," \
          "productDisplayName,colorgroup\n"

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import HEELS, SHIRT
 
 from recgen.models.text.gate import check_description
 from recgen.models.text.lexicon import article_noun
 from recgen.models.text.prompts import clean_title
+from tests.unit.models.text.conftest import HEELS, SHIRT
 
 GOOD = "Turtle Check Men Navy Blue Shirt\nThis navy blue shirt is cut for a clean fit."
 

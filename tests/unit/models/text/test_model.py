@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import SHIRT, requests, tiny_model
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from recgen.config import WEIGHTS_DIR
-from recgen.errors import ModelLoadError
+from recgen.core.config import WEIGHTS_DIR
+from recgen.core.errors import ModelLoadError
 from recgen.models.text import DescriptionGenerator, TextModel, sampling
 from recgen.models.text.gate import check_description
 from recgen.models.text.llama_decoder import LlamaDecoder
 from recgen.models.text.sampling import SamplingSettings, decode_batch, generate_ids
+from tests.unit.models.text.conftest import SHIRT, requests, tiny_model
 
 
 def test_round_trip_keeps_weights_and_version(tiny: TextModel, tiny_dir: Path,

@@ -6,11 +6,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import TINY
 
-from recgen.config import get_settings
+from recgen.core.config import get_settings
 from recgen.models.text.model import TextModel
 from recgen.models.text.train import TrainConfig, train
+from tests.unit.models.text.conftest import TINY
 
 
 @pytest.mark.slow

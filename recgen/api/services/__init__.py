@@ -1,0 +1,1 @@
+"""The API's logic behind its thin routes: reading feeds, the dashboard's views."""

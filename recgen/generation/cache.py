@@ -1,0 +1,456 @@
+"""The asset cache: generated texts (UTF-8) and images (PNG bytes), per-user feeds, locks.
+
+Interface (both backends implement :class:`AssetCache`):
+
+- ``asset_key(kind, product_id, *, model_version, user_id=None, persona_id=None) -> str``:
+  the logical key of one asset. Provenance is *in* the key (kind, model version, product,
+  and the user or persona it was made for), so a model upgrade changes every key and an old
+  asset can never be served for a new model.
+- ``get_many(keys) -> {key: bytes | None}``, ``missing(keys) -> [key]`` (existence only, no
+  payload transfer), ``put_many({key: bytes})`` (one pipelined round trip; each key gets
+  ``ttl`` seconds +/- ``jitter`` so a batch written together does not expire together).
+- ``get_feed(user_id) -> Feed | None``, ``put_feed(feed)``, ``put_feeds(feeds)`` (pipelined),
+  ``feed_age(user_id) -> seconds | None``, ``feed_ages(user_ids)`` (pipelined, no bodies read).
+  A :class:`Feed` is JSON (never pickle); an item with ``text_key``/``image_key`` None means
+  "serve the stock title/photo" (generation failed or its gate rejected the asset).
+- ``acquire(key, ttl) -> bool`` / ``release(key)``: a stampede lock (``SET NX PX``); only the
+  holder's token can release it, and it expires by itself if the holder dies.
+  ``acquire_many(keys, ttl) -> [acquired keys]`` / ``release_many(keys)``: pipelined.
+- ``ping()``, ``purge()`` (delete everything under this cache's prefix; for tests/ops),
+  ``stats(fresh_within_s)`` (feeds tracked and refreshed recently, plus the backend's own
+  counters; cheap: no key scan).
+
+``build_cache(settings)`` returns :class:`RedisAssetCache` (``cache_backend = "redis"``) or
+:class:`MemoryAssetCache` (the embedded default). This module knows nothing of models.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
+
+import redis
+
+from recgen.core.types import AssetKind, GateResult
+
+if TYPE_CHECKING:
+    from recgen.core.config import Settings
+
+MAX_KEY_LENGTH = 256  # generated_assets.cache_key is VARCHAR(256)
+
+# Release only our own lock: a lock that expired and was re-acquired by another worker must
+# not be deleted by the first holder finishing late.
+_RELEASE_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+# Take a lock, or keep one this owner already holds: a task redelivered after its worker was
+# killed carries the same task id, so it takes over its own dead locks instead of waiting for
+# them to expire (and referencing assets nobody is generating any more).
+_ACQUIRE_SCRIPT = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+def asset_key(
+    kind: AssetKind,
+    product_id: int,
+    *,
+    model_version: str,
+    user_id: int | None = None,
+    persona_id: int | None = None,
+) -> str:
+    """``asset:{kind}:{model_version}:p{product}:{u<user>|s<persona>|any}``.
+
+    The model version is percent-quoted so that no version string can forge another key.
+    """
+    if kind not in ("text", "image"):
+        raise ValueError(f"kind must be 'text' or 'image', got {kind!r}")
+    if user_id is not None and persona_id is not None:
+        raise ValueError("an asset is made for a user or for a persona, not both")
+    if not model_version:
+        raise ValueError("model_version is required: it keeps upgraded models from stale keys")
+    owner = (
+        f"u{user_id}"
+        if user_id is not None
+        else f"s{persona_id}"
+        if persona_id is not None
+        else "any"
+    )
+    key = f"asset:{kind}:{quote(model_version, safe='.-_+')}:p{int(product_id)}:{owner}"
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"asset key longer than {MAX_KEY_LENGTH} characters: {key[:60]}...")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One product of a feed. A None key means: serve the stock content for that kind."""
+
+    product_id: int
+    text_key: str | None
+    image_key: str | None
+    persona_id: int | None = None
+    text_gate: GateResult | None = None
+    image_gate: GateResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    user_id: int
+    generated_at: float  # Unix seconds
+    model_versions: Mapping[str, str]  # {"text": "...", "image": "..."}
+    items: tuple[FeedItem, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> bytes:
+        body = asdict(self)
+        body["model_versions"] = dict(self.model_versions)
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Feed:
+        body = json.loads(raw)
+
+        def gate(value: dict[str, Any] | None) -> GateResult | None:
+            if value is None:
+                return None
+            return GateResult(passed=bool(value["passed"]), reasons=tuple(value["reasons"]))
+
+        items = tuple(
+            FeedItem(
+                product_id=int(item["product_id"]),
+                text_key=item["text_key"],
+                image_key=item["image_key"],
+                persona_id=item["persona_id"],
+                text_gate=gate(item["text_gate"]),
+                image_gate=gate(item["image_gate"]),
+            )
+            for item in body["items"]
+        )
+        return cls(
+            user_id=int(body["user_id"]),
+            generated_at=float(body["generated_at"]),
+            model_versions=dict(body["model_versions"]),
+            items=items,
+        )
+
+
+class AssetCache(Protocol):
+    def get_many(self, keys: Sequence[str]) -> dict[str, bytes | None]: ...
+    def missing(self, keys: Sequence[str]) -> list[str]: ...
+    def put_many(self, items: Mapping[str, bytes]) -> None: ...
+    def get_feed(self, user_id: int) -> Feed | None: ...
+    def put_feed(self, feed: Feed) -> None: ...
+    def put_feeds(self, feeds: Sequence[Feed]) -> None: ...
+    def feed_age(self, user_id: int) -> float | None: ...
+    def feed_ages(self, user_ids: Sequence[int]) -> dict[int, float | None]: ...
+    def acquire(self, key: str, ttl: float) -> bool: ...
+    def acquire_many(
+        self, keys: Sequence[str], ttl: float, owner: str | None = None
+    ) -> list[str]: ...
+    def release(self, key: str) -> None: ...
+    def release_many(self, keys: Sequence[str], owner: str | None = None) -> None: ...
+    def ping(self) -> bool: ...
+    def purge(self) -> int: ...
+    def stats(self, fresh_within_s: float) -> dict[str, Any]: ...
+
+
+class _TtlPolicy:
+    """Per-key TTL: ``ttl`` +/- ``jitter`` (a fraction) so one batch does not expire at once."""
+
+    def __init__(self, ttl: int, jitter: float, seed: int | None = None) -> None:
+        if ttl <= 0 or not 0.0 <= jitter < 1.0:
+            raise ValueError("ttl must be > 0 and 0 <= jitter < 1")
+        self.ttl = ttl
+        self.jitter = jitter
+        self._rng = random.Random(seed)
+
+    def next(self) -> int:
+        return max(1, round(self.ttl * (1.0 + self._rng.uniform(-self.jitter, self.jitter))))
+
+    @property
+    def feed_ttl(self) -> int:
+        # A feed lives no longer than the shortest-lived asset written with it.
+        return max(1, int(self.ttl * (1.0 - self.jitter)))
+
+
+class RedisAssetCache:
+    """Asset cache on Redis; every key lives under ``prefix:`` so tenants/tests never collide."""
+
+    def __init__(
+        self,
+        client: redis.Redis[bytes],
+        prefix: str,
+        ttl: int,
+        jitter: float,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        self._r = client
+        self._prefix = prefix.rstrip(":")
+        self._ttl = _TtlPolicy(ttl, jitter, seed)
+        self._token = uuid.uuid4().hex
+        self._release = client.register_script(_RELEASE_SCRIPT)
+        self._acquire = client.register_script(_ACQUIRE_SCRIPT)
+
+    def _k(self, key: str) -> str:
+        return f"{self._prefix}:{key}"
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, bytes | None]:
+        if not keys:
+            return {}
+        values = self._r.mget([self._k(k) for k in keys])
+        return dict(zip(keys, values, strict=True))
+
+    def missing(self, keys: Sequence[str]) -> list[str]:
+        if not keys:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(self._k(key))
+        return [key for key, found in zip(keys, pipe.execute(), strict=True) if not found]
+
+    def put_many(self, items: Mapping[str, bytes]) -> None:
+        if not items:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for key, value in items.items():
+            pipe.set(self._k(key), value, ex=self._ttl.next())
+        pipe.execute()
+
+    def _feed_key(self, user_id: int) -> str:
+        return self._k(f"feed:{int(user_id)}")
+
+    def get_feed(self, user_id: int) -> Feed | None:
+        raw = self._r.get(self._feed_key(user_id))
+        return None if raw is None else Feed.from_json(raw)
+
+    def put_feed(self, feed: Feed) -> None:
+        self.put_feeds([feed])
+
+    def put_feeds(self, feeds: Sequence[Feed]) -> None:
+        """Write feeds and their refresh times (a sorted set) in one round trip."""
+        if not feeds:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for feed in feeds:
+            pipe.set(self._feed_key(feed.user_id), feed.to_json(), ex=self._ttl.feed_ttl)
+        pipe.zadd(self._k("feeds:refreshed"), {str(f.user_id): f.generated_at for f in feeds})
+        pipe.execute()
+
+    def feed_age(self, user_id: int) -> float | None:
+        return self.feed_ages([user_id])[user_id]
+
+    def feed_ages(self, user_ids: Sequence[int]) -> dict[int, float | None]:
+        """Seconds since each user's feed was written; None if it never was or has expired.
+
+        Reads only the sorted set and key existence, not the feed bodies, so the beat's scan
+        over every user stays cheap.
+        """
+        if not user_ids:
+            return {}
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zmscore(self._k("feeds:refreshed"), [str(u) for u in user_ids])  # type: ignore[no-untyped-call]
+        for user_id in user_ids:
+            pipe.exists(self._feed_key(user_id))
+        scores, *present = pipe.execute()
+        now = time.time()
+        return {
+            u: None if score is None or not alive else max(0.0, now - float(score))
+            for u, score, alive in zip(user_ids, scores, present, strict=True)
+        }
+
+    def acquire(self, key: str, ttl: float) -> bool:
+        return bool(self._r.set(self._k(f"lock:{key}"), self._token, nx=True, px=int(ttl * 1000)))
+
+    def acquire_many(self, keys: Sequence[str], ttl: float, owner: str | None = None) -> list[str]:
+        """Try every lock in one round trip; return the keys whose lock we now hold.
+
+        ``owner`` (a task id) also wins locks it already holds from an earlier delivery.
+        """
+        if not keys:
+            return []
+        token, px = owner or self._token, int(ttl * 1000)
+        pipe = self._r.pipeline(transaction=False)
+        for key in keys:
+            self._acquire(keys=[self._k(f"lock:{key}")], args=[token, px], client=pipe)
+        return [key for key, won in zip(keys, pipe.execute(), strict=True) if won]
+
+    def release(self, key: str) -> None:
+        self._release(keys=[self._k(f"lock:{key}")], args=[self._token])
+
+    def release_many(self, keys: Sequence[str], owner: str | None = None) -> None:
+        if not keys:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for key in keys:
+            self._release(keys=[self._k(f"lock:{key}")], args=[owner or self._token], client=pipe)
+        pipe.execute()
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._r.ping())
+        except redis.RedisError:
+            return False
+
+    def purge(self) -> int:
+        deleted = 0
+        batch: list[bytes] = []
+        for key in self._r.scan_iter(match=f"{self._prefix}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += int(self._r.delete(*batch))
+                batch = []
+        if batch:
+            deleted += int(self._r.delete(*batch))
+        return deleted
+
+    def stats(self, fresh_within_s: float) -> dict[str, Any]:
+        """Feed counts from the refresh-time sorted set and the server's memory and hit
+        counters (server-wide: Redis counts hits for every client, not only this cache)."""
+        pipe = self._r.pipeline(transaction=False)
+        refreshed = self._k("feeds:refreshed")
+        pipe.zcard(refreshed)
+        pipe.zcount(refreshed, time.time() - fresh_within_s, "+inf")
+        pipe.info("memory")
+        pipe.info("stats")
+        tracked, fresh, memory, counters = pipe.execute()
+        return {
+            "backend": "redis",
+            "feeds_tracked": int(tracked),
+            "feeds_fresh": int(fresh),
+            "used_memory_bytes": int(memory.get("used_memory", 0)),
+            "server_keyspace_hits": int(counters.get("keyspace_hits", 0)),
+            "server_keyspace_misses": int(counters.get("keyspace_misses", 0)),
+        }
+
+
+class MemoryAssetCache:
+    """The embedded default: same semantics as Redis (TTL, NX locks) in one process."""
+
+    def __init__(self, ttl: int, jitter: float, *, seed: int | None = None) -> None:
+        self._ttl = _TtlPolicy(ttl, jitter, seed)
+        self._data: dict[str, tuple[bytes, float]] = {}  # key -> (value, expires at, monotonic)
+        self._lock = threading.Lock()
+
+    def _get(self, key: str) -> bytes | None:
+        hit = self._data.get(key)
+        if hit is None:
+            return None
+        if hit[1] <= time.monotonic():
+            del self._data[key]
+            return None
+        return hit[0]
+
+    def _set(self, key: str, value: bytes, ttl: float) -> None:
+        self._data[key] = (value, time.monotonic() + ttl)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, bytes | None]:
+        with self._lock:
+            return {key: self._get(key) for key in keys}
+
+    def missing(self, keys: Sequence[str]) -> list[str]:
+        with self._lock:
+            return [key for key in keys if self._get(key) is None]
+
+    def put_many(self, items: Mapping[str, bytes]) -> None:
+        with self._lock:
+            for key, value in items.items():
+                self._set(key, bytes(value), self._ttl.next())
+
+    def get_feed(self, user_id: int) -> Feed | None:
+        with self._lock:
+            raw = self._get(f"feed:{int(user_id)}")
+        return None if raw is None else Feed.from_json(raw)
+
+    def put_feed(self, feed: Feed) -> None:
+        self.put_feeds([feed])
+
+    def put_feeds(self, feeds: Sequence[Feed]) -> None:
+        with self._lock:
+            for feed in feeds:
+                self._set(f"feed:{feed.user_id}", feed.to_json(), self._ttl.feed_ttl)
+
+    def feed_age(self, user_id: int) -> float | None:
+        return self.feed_ages([user_id])[user_id]
+
+    def feed_ages(self, user_ids: Sequence[int]) -> dict[int, float | None]:
+        now = time.time()
+        ages: dict[int, float | None] = {}
+        for user_id in user_ids:
+            feed = self.get_feed(user_id)
+            ages[user_id] = None if feed is None else max(0.0, now - feed.generated_at)
+        return ages
+
+    def acquire(self, key: str, ttl: float) -> bool:
+        with self._lock:
+            if self._get(f"lock:{key}") is not None:
+                return False
+            self._set(f"lock:{key}", b"1", ttl)
+            return True
+
+    def acquire_many(self, keys: Sequence[str], ttl: float, owner: str | None = None) -> list[str]:
+        # In one process nothing is redelivered, so an owner never finds its own stale lock.
+        return [key for key in keys if self.acquire(key, ttl)]
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(f"lock:{key}", None)
+
+    def release_many(self, keys: Sequence[str], owner: str | None = None) -> None:
+        for key in keys:
+            self.release(key)
+
+    def ping(self) -> bool:
+        return True
+
+    def purge(self) -> int:
+        with self._lock:
+            count = len(self._data)
+            self._data.clear()
+            return count
+
+    def stats(self, fresh_within_s: float) -> dict[str, Any]:
+        with self._lock:
+            feeds = [self._get(key) for key in list(self._data) if key.startswith("feed:")]
+        ages = [time.time() - Feed.from_json(raw).generated_at for raw in feeds if raw]
+        return {
+            "backend": "memory",
+            "feeds_tracked": len(ages),
+            "feeds_fresh": sum(1 for age in ages if age <= fresh_within_s),
+            "entries": len(self._data),
+        }
+
+
+def keys_of(items: Iterable[FeedItem]) -> list[str]:
+    """Every asset key a feed refers to (for prefetching a feed's payloads in one MGET)."""
+    return [k for item in items for k in (item.text_key, item.image_key) if k is not None]
+
+
+def build_cache(settings: Settings, *, prefix: str | None = None) -> AssetCache:
+    """The configured cache. ``prefix`` defaults to ``settings.cache_prefix``."""
+    if settings.cache_backend == "memory":
+        return MemoryAssetCache(settings.asset_ttl_seconds, settings.asset_ttl_jitter)
+    client: redis.Redis[bytes] = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=5, socket_connect_timeout=5
+    )
+    return RedisAssetCache(
+        client,
+        prefix or settings.cache_prefix,
+        settings.asset_ttl_seconds,
+        settings.asset_ttl_jitter,
+    )

@@ -1,0 +1,184 @@
+"""The one place that builds the running system from settings: the generation engine, the
+asset cache, the job context a worker process (or the embedded executor) uses, and the
+dispatcher the API submits work through. The API, the workers, the CLI and the demo all build
+their collaborators here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from recgen.core.errors import ModelLoadError
+from recgen.core.types import UserEvent
+from recgen.generation.cache import AssetCache, build_cache
+from recgen.generation.engine import GenerationEngine, ModelHandle
+from recgen.jobs.context import JobContext, ProfileLike
+from recgen.jobs.functions import job_table
+from recgen.runtime.celery_config import make_celery_client
+from recgen.runtime.dispatch import CeleryDispatcher, Dispatcher, InProcessDispatcher
+from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.repos.products import iter_products
+
+if TYPE_CHECKING:
+    from recgen.core.config import Settings
+    from recgen.profiles.personas import Persona
+    from recgen.profiles.service import ProfileService, UserProfile
+
+log = logging.getLogger(__name__)
+UNAVAILABLE = "unavailable"  # model name and version of the stand-in for a refused model
+
+
+class ServiceProfiles:
+    """The profiles service as the jobs see it (adds persona lookup by id)."""
+
+    def __init__(self, service: ProfileService) -> None:
+        self._service = service
+        personas = service.personas.personas if service.personas is not None else []
+        self._personas = {p.persona_id: p for p in personas}
+
+    def profile_for(self, session: Session, user_id: int) -> UserProfile:
+        return self._service.profile_for(session, user_id)
+
+    def profiles_for(self, session: Session, user_ids: Sequence[int]) -> list[UserProfile]:
+        return self._service.profiles_for(session, user_ids)
+
+    def candidates_many(self, profiles: Sequence[ProfileLike], k: int) -> list[list[int]]:
+        """ProfileService.candidates_for for many profiles in one FAISS search."""
+        index = self._service.item_index
+        if index is None:
+            raise RuntimeError("the profiles service has no item index")
+        _, ids = index.search(np.stack([np.asarray(p.vector, np.float32) for p in profiles]), k)
+        return [[int(i) for i in row if i >= 0] for row in ids]
+
+    def persona(self, persona_id: int) -> Persona | None:
+        return self._personas.get(persona_id)
+
+    def record_events(
+        self, session: Session, *, events: Mapping[int, Sequence[UserEvent]]
+    ) -> None:
+        self._service.record_events(session, events=events)
+
+
+def engine_or_stock(settings: Settings) -> GenerationEngine:
+    """The configured engine; if a model artefact is refused at load (corrupt, missing, wrong
+    checksum) an engine whose every generation fails, so feeds get stock content, instead of a
+    worker that dies at start in a loop (or one serving a garbage model)."""
+    try:
+        return build_engine(settings)
+    except ModelLoadError as exc:
+        log.error("model refused at load; serving stock content until it is fixed: %s", exc)
+        return GenerationEngine.from_settings(
+            settings,
+            text=ModelHandle(UNAVAILABLE, UNAVAILABLE, _refuse(exc)),
+            image=ModelHandle(UNAVAILABLE, UNAVAILABLE, _refuse(exc)),
+        )
+
+
+def _refuse(error: ModelLoadError) -> Callable[[Sequence[Any]], list[Any]]:
+    def generate(requests: Sequence[Any]) -> list[Any]:
+        raise ModelLoadError(f"model unavailable: {error}")
+
+    return generate
+
+
+def set_compute_threads(settings: Settings) -> None:
+    """Size this process's torch and FAISS thread pools (process-wide) for running jobs.
+
+    Torch: for small batches two single-thread processes nearly doubled throughput over one
+    two-thread process on this machine (see docs/engine.md). FAISS: its OpenMP threads
+    spin-wait between calls; left at one per core, folding an event batch into profiles cost
+    twice the CPU for the same wall time, taken from the API serving on the same machine.
+    Where both load the same OpenMP runtime (it depends on the builds and the import order)
+    they share one pool, and ``torch_threads`` sizes it.
+    """
+    import faiss
+    import torch
+
+    faiss.omp_set_num_threads(settings.faiss_threads)
+    torch.set_num_threads(settings.torch_threads)
+    if faiss.omp_get_max_threads() != settings.faiss_threads:
+        log.warning("torch and FAISS share one OpenMP runtime here: both run %d thread(s) "
+                    "(torch_threads), not faiss_threads=%d", settings.torch_threads,
+                    settings.faiss_threads)
+
+
+def build_context(settings: Settings, *, cache: AssetCache | None = None) -> JobContext:
+    """Models, profiles/indexes, cache and database from settings (seconds: do it once).
+
+    ``cache`` lets the embedded default share the API's in-memory cache.
+    """
+    # Imported here: the indexes (FAISS) load only in processes that run jobs, not the API's.
+    from recgen.profiles.service import open_service
+
+    sessions = session_factory(make_engine(settings.database_url))
+    with session_scope(sessions) as session:
+        products = list(iter_products(session))
+        service = open_service(session, index_dir=settings.index_dir, products=products)
+    return JobContext(
+        engine=engine_or_stock(settings),
+        cache=cache if cache is not None else build_cache(settings),
+        sessions=sessions,
+        profiles=ServiceProfiles(service),
+        persona_sharing=settings.persona_sharing,
+        feed_size=settings.feed_size,
+        feed_max_age_s=settings.feed_max_age_s,
+        lock_ttl_s=settings.lock_ttl_s,
+        lock_wait_s=settings.lock_wait_s,
+    )
+
+
+def build_job_runner(
+    settings: Settings, *, cache: AssetCache | None = None
+) -> Callable[[str, Mapping[str, Any]], Any]:
+    """The embedded executor's jobs, run in this (the API's) process."""
+    set_compute_threads(settings)
+    table = job_table(
+        build_context(settings, cache=cache),
+        chunk_size=settings.refresh_chunk_size,
+        max_chunks=settings.refresh_max_chunks,
+    )
+
+    def run(name: str, kwargs: Mapping[str, Any]) -> Any:
+        return table[name](**kwargs)
+
+    return run
+
+
+def build_dispatcher(settings: Settings, *, cache: AssetCache | None = None) -> Dispatcher:
+    """The configured dispatcher.
+
+    In-process, pass the caller's ``cache``: with the memory backend the jobs must write
+    into the very cache object the API reads (a second MemoryAssetCache would be empty).
+    """
+    if settings.executor == "celery":
+        return CeleryDispatcher(make_celery_client(settings), settings.celery_queue)
+    return InProcessDispatcher(
+        lambda: build_job_runner(settings, cache=cache), max_workers=settings.inprocess_threads
+    )
+
+
+def build_engine(settings: Settings) -> GenerationEngine:
+    """The engine with the shipped text and image models from the configured paths."""
+    # Imported here: loading transformers/torch costs seconds, and the API, which imports
+    # this package's cache and dispatch, never needs the models.
+    from recgen.models.image.classifier import ImageClassifier
+    from recgen.models.image.generator import ImageGenerator
+    from recgen.models.image.pipeline import ProductImageGenerator
+    from recgen.models.text import DescriptionGenerator, TextModel
+
+    text_model = TextModel.from_pretrained(settings.text_model_path)
+    generator = ImageGenerator.from_pretrained(settings.image_model_path)
+    images = ProductImageGenerator(
+        generator, ImageClassifier.from_pretrained(settings.image_classifier_path)
+    )
+    return GenerationEngine.from_settings(
+        settings,
+        text=ModelHandle(
+            text_model.name, text_model.version, DescriptionGenerator(text_model).generate
+        ),
+        image=ModelHandle(generator.name, generator.version, images.generate),
+    )

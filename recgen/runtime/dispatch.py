@@ -1,0 +1,158 @@
+"""Submitting background work: to Celery workers by task *name*, or to an in-process pool.
+
+Interface (:class:`Dispatcher`; every method returns at once):
+
+- ``submit_generation(user_id, product_ids, kinds=("text", "image")) -> task_id``
+- ``submit_refresh(user_id) -> task_id`` (retrieve candidates, generate what is missing, write
+  the user's feed)
+- ``submit_events(events) -> task_id`` (store interaction dicts, update profiles)
+- ``task_status(task_id) -> (state, result)``: state is one of Celery's names
+  (``PENDING``, ``STARTED``, ``RETRY``, ``SUCCESS``, ``FAILURE``); result is the task's
+  JSON-able return value on SUCCESS, the error text on FAILURE, else None.
+
+:class:`CeleryDispatcher` sends by task name through a client-only Celery app (it never
+imports ``workers/``: the arrow points the other way); :class:`InProcessDispatcher`, the
+embedded default, runs the same job functions as the workers (:mod:`recgen.jobs.functions`)
+in a small thread pool. :func:`recgen.runtime.bootstrap.build_dispatcher` picks one.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Protocol
+
+from celery import Celery
+
+from recgen.core.types import AssetKind
+from recgen.jobs.names import TASK_GENERATE_ASSETS, TASK_RECORD_EVENTS, TASK_REFRESH_FEED
+
+if TYPE_CHECKING:
+    pass
+
+ALL_KINDS: tuple[AssetKind, ...] = ("text", "image")
+
+# A job runner takes (task name, keyword arguments) and returns a JSON-able result.
+JobRunner = Callable[[str, Mapping[str, Any]], Any]
+
+
+class Dispatcher(Protocol):
+    def submit_generation(
+        self, user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind] = ALL_KINDS
+    ) -> str: ...
+    def submit_refresh(self, user_id: int) -> str: ...
+    def submit_events(self, events: Sequence[Mapping[str, Any]]) -> str: ...
+    def task_status(self, task_id: str) -> tuple[str, Any]: ...
+
+
+def generation_kwargs(
+    user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind]
+) -> dict[str, Any]:
+    unknown = set(kinds) - set(ALL_KINDS)
+    if unknown or not kinds:
+        raise ValueError(f"kinds must be a non-empty subset of {ALL_KINDS}, got {list(kinds)}")
+    return {
+        "user_id": int(user_id),
+        "product_ids": [int(p) for p in product_ids],
+        "kinds": list(dict.fromkeys(kinds)),
+    }
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+class CeleryDispatcher:
+    """Sends tasks by name; never imports the worker code or the models."""
+
+    def __init__(self, app: Celery, queue: str) -> None:
+        self._app = app
+        self._queue = queue
+
+    def _send(self, name: str, kwargs: Mapping[str, Any]) -> str:
+        return str(self._app.send_task(name, kwargs=dict(kwargs), queue=self._queue).id)
+
+    def submit_generation(
+        self, user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind] = ALL_KINDS
+    ) -> str:
+        return self._send(TASK_GENERATE_ASSETS, generation_kwargs(user_id, product_ids, kinds))
+
+    def submit_refresh(self, user_id: int) -> str:
+        return self._send(TASK_REFRESH_FEED, {"user_id": int(user_id)})
+
+    def submit_events(self, events: Sequence[Mapping[str, Any]]) -> str:
+        return self._send(TASK_RECORD_EVENTS, {"events": [dict(e) for e in events]})
+
+    def task_status(self, task_id: str) -> tuple[str, Any]:
+        result = self._app.AsyncResult(task_id)
+        state = str(result.state)
+        if state == "SUCCESS":
+            return state, result.result
+        if state == "FAILURE":
+            return state, str(result.result)
+        return state, None
+
+
+class InProcessDispatcher:
+    """The embedded default: the same jobs in a thread pool, statuses kept in memory.
+
+    ``runner`` is built lazily on first use so constructing the API does not load models.
+    """
+
+    def __init__(self, runner_factory: Callable[[], JobRunner], max_workers: int = 2) -> None:
+        self._runner_factory = runner_factory
+        self._runner: JobRunner | None = None
+        self._runner_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="recgen-job")
+        self._futures: dict[str, Future[Any]] = {}
+
+    def _run(self, name: str, kwargs: Mapping[str, Any]) -> Any:
+        with self._runner_lock:
+            if self._runner is None:
+                self._runner = self._runner_factory()
+            runner = self._runner
+        return runner(name, kwargs)
+
+    def _submit(self, name: str, kwargs: Mapping[str, Any]) -> str:
+        task_id = str(uuid.uuid4())
+        self._futures[task_id] = self._pool.submit(self._run, name, kwargs)
+        return task_id
+
+    def submit_generation(
+        self, user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind] = ALL_KINDS
+    ) -> str:
+        return self._submit(TASK_GENERATE_ASSETS, generation_kwargs(user_id, product_ids, kinds))
+
+    def submit_refresh(self, user_id: int) -> str:
+        return self._submit(TASK_REFRESH_FEED, {"user_id": int(user_id)})
+
+    def submit_events(self, events: Sequence[Mapping[str, Any]]) -> str:
+        return self._submit(TASK_RECORD_EVENTS, {"events": [dict(e) for e in events]})
+
+    def task_status(self, task_id: str) -> tuple[str, Any]:
+        future = self._futures.get(task_id)
+        if future is None:
+            return "PENDING", None  # what Celery says for an unknown id, too
+        if future.running():
+            return "STARTED", None
+        if not future.done():
+            return "PENDING", None
+        error = future.exception()
+        if error is not None:
+            return "FAILURE", f"{type(error).__name__}: {error}"
+        return "SUCCESS", future.result()
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait)
+
+
