@@ -157,7 +157,7 @@ def test_in_process_executor_runs_the_same_jobs(world: World) -> None:
 
 def test_poison_task_is_dropped_after_bounded_deliveries(world: World) -> None:
     with celery_worker(
-        world.env, world.tmp / "poison.log", include=["tests.integration.crashing_tasks"]
+        world.env, world.tmp / "poison.log", include=["tests.support.crashing_tasks"]
     ):
         client = make_celery_client(load_settings())
         task_id = client.send_task(
@@ -172,7 +172,7 @@ def test_one_failing_product_gets_stock_and_the_feed_survives(world: World) -> N
     assert feed is not None
     bad = feed.items[0].product_id
     env = {**world.env, "RECGEN_TEST_FAIL_PRODUCT": str(bad), "RECGEN_PERSONA_SHARING": "false"}
-    with celery_worker(env, world.tmp / "faulty.log", include=["tests.integration.faults"]):
+    with celery_worker(env, world.tmp / "faulty.log", include=["tests.support.faults"]):
         state, summary = world.wait(world.dispatcher.submit_refresh(1))
     assert state == "SUCCESS" and summary["failed"] == 1
     after = world.cache.get_feed(1)

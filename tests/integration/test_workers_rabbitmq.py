@@ -26,7 +26,7 @@ from tests.support.world import PRODUCTS, events
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 USERS = [1, 2, 3, 4, 5, 6]
-CRASHING = "tests.integration.crashing_tasks"
+CRASHING = "tests.support.crashing_tasks"
 
 
 @pytest.fixture(scope="module")

@@ -104,7 +104,7 @@ def test_worker_with_a_corrupted_model_serves_stock(
     try:
         dispatcher = CeleryDispatcher(make_celery_client(settings), settings.celery_queue)
         log = tmp_path / "worker.log"
-        with celery_worker(env, log, include=["tests.reliability.light_engine"]):
+        with celery_worker(env, log, include=["tests.support.light_engine"]):
             task = dispatcher.submit_refresh(42)
             state = wait_for_task(dispatcher, task, timeout=120)
         assert state[0] == "SUCCESS", state

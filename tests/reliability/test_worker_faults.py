@@ -32,7 +32,7 @@ from tests.support.world import PRODUCTS, events, seed, stored_event_ids, worker
 
 USERS = list(range(1, 9))
 TASK_TIMEOUT_S = 120.0
-LIGHT = "tests.reliability.light_engine"
+LIGHT = "tests.support.light_engine"
 
 
 @dataclass
@@ -145,7 +145,7 @@ def test_sigkill_mid_batch_every_task_completes_once(workers: Workers) -> None:
 def test_task_that_kills_its_worker_is_failed_after_max_deliveries(workers: Workers) -> None:
     with celery_worker(
         workers.env, workers.tmp / "poison.log",
-        include=[LIGHT, "tests.integration.crashing_tasks"],
+        include=[LIGHT, "tests.support.crashing_tasks"],
     ):
         client = make_celery_client(workers.settings)
         task_id = client.send_task(

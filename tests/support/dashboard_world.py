@@ -28,7 +28,7 @@ from recgen.experiments.simulator import Simulator, SimUser, store_population
 from recgen.jobs.functions import refresh_feeds, subject_for
 from recgen.profiles.rebuild import rebuild_indexes
 from recgen.retrieval.item_vectors import ItemVectors
-from recgen.runtime import bootstrap as wiring
+from recgen.runtime import bootstrap
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.interactions import add_interactions
 from recgen.store.repos.products import upsert_products
@@ -74,7 +74,7 @@ def rebuild_profiles(settings: Settings, products: Sequence[Product]) -> None:
 def build_feeds(settings: Settings) -> dict[int, PersonaControls]:
     """Refresh every user's feed with the worker's job context (models, profiles service,
     cache, store) and return the controls each user's content was generated with."""
-    ctx = wiring.build_context(settings)
+    ctx = bootstrap.build_context(settings)
     summary = refresh_feeds(ctx, user_ids=list(range(1, USERS + 1)))
     assert summary["users"] == USERS and summary["generated"] > 0, summary
     with session_scope(ctx.sessions) as session:

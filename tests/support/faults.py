@@ -12,11 +12,10 @@ from collections.abc import Sequence
 
 from recgen.core.config import Settings
 from recgen.core.types import GeneratedText, TextRequest
-from recgen.generation import engine as engine_module
 from recgen.generation.engine import GenerationEngine, ModelHandle
-from recgen.runtime import bootstrap as wiring
+from recgen.runtime import bootstrap
 
-_build = engine_module.build_engine
+_build = bootstrap.build_engine
 
 
 def _build_with_fault(settings: Settings) -> GenerationEngine:
@@ -39,4 +38,4 @@ def _build_with_fault(settings: Settings) -> GenerationEngine:
 
 
 if "RECGEN_TEST_FAIL_PRODUCT" in os.environ:
-    wiring.build_engine = _build_with_fault  # type: ignore[attr-defined]
+    bootstrap.build_engine = _build_with_fault  # type: ignore[attr-defined]

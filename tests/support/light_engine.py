@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from recgen.core.config import Settings
 from recgen.core.types import GateResult, GeneratedImage, GeneratedText, ImageRequest, TextRequest
 from recgen.generation.engine import GenerationEngine, ModelHandle
-from recgen.runtime import bootstrap as wiring
+from recgen.runtime import bootstrap
 
 DELAY_S = float(os.environ.get("RECGEN_TEST_GEN_DELAY_S", "0"))
 
@@ -70,4 +70,4 @@ def build_light_engine(settings: Settings) -> GenerationEngine:
     )
 
 
-wiring.build_engine = build_light_engine  # type: ignore[attr-defined]
+bootstrap.build_engine = build_light_engine  # type: ignore[attr-defined]

@@ -152,7 +152,7 @@ def run_soak(duration_s: float, *, db_url: str, redis_base: str, tmp: Path,
     accepted_events: list[str] = []
     memory: list[dict[str, float]] = []
     with purged(settings.redis_url, prefix), celery_worker(
-        env, tmp / "soak-worker.log", include=["tests.reliability.light_engine"]
+        env, tmp / "soak-worker.log", include=["tests.support.light_engine"]
     ) as worker, served_api(env, workers=API_WORKERS, log_path=tmp / "soak-api.log") as api, \
             httpx.Client(base_url=api.url, headers=headers(), timeout=30.0) as client:
         warm_up = _warm_feeds(client)

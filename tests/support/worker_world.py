@@ -39,7 +39,7 @@ from tests.support.worker_process import celery_worker, wait_for_task
 from tests.support.world import PRODUCTS, fresh_database, worker_env
 
 AMQP_TEST_URL = os.environ.get("RECGEN_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-LIGHT_ENGINE = "tests.reliability.light_engine"
+LIGHT_ENGINE = "tests.support.light_engine"
 TASK_TIMEOUT_S = 120.0
 
 
