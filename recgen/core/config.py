@@ -65,7 +65,6 @@ class Settings(BaseSettings):
     torch_threads: int = Field(default=1, ge=1, le=256)
     # FAISS's OpenMP pool; unset, it takes every core and spin-waits between calls.
     faiss_threads: int = Field(default=1, ge=1, le=256)
-    device: str = "cpu"
 
     # Asset cache.
     asset_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)

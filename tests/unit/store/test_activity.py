@@ -12,7 +12,7 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repos import activity
-from recgen.store.repos.assets import record_asset
+from recgen.store.repos.assets import record_assets
 from recgen.store.repos.interactions import add_interactions
 from recgen.store.repos.products import upsert_products
 from recgen.store.repos.users import upsert_users
@@ -32,19 +32,18 @@ def factory(sqlite_url: str) -> sessionmaker[Session]:
 
 
 def _asset(session: Session, key: str, kind: str, passed: bool, reasons: list[str]) -> None:
-    record_asset(
-        session,
-        kind=kind,
-        product_id=1,
-        model_name=f"{kind}-model",
-        model_version="v1",
-        seed=1,
-        conditions={},
-        gate_passed=passed,
-        gate_reasons=reasons,
-        cache_key=key,
-        persona_id=0,
-    )
+    record_assets(session, assets=[{
+        "kind": kind,
+        "product_id": 1,
+        "model_name": f"{kind}-model",
+        "model_version": "v1",
+        "seed": 1,
+        "conditions": {},
+        "gate_passed": passed,
+        "gate_reasons": reasons,
+        "cache_key": key,
+        "persona_id": 0,
+    }])
 
 
 def test_users_page_is_keyset_paged_with_event_counts(factory: sessionmaker[Session]) -> None:

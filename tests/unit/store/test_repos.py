@@ -6,7 +6,8 @@ from sqlalchemy.exc import IntegrityError
 from recgen.core.types import Product
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
-from recgen.store.repos.assets import assets_for_product, record_asset
+from recgen.store.repos.activity import assets_by_keys
+from recgen.store.repos.assets import record_assets
 from recgen.store.repos.interactions import add_interactions, interactions_for_users
 from recgen.store.repos.products import upsert_products
 from recgen.store.repos.users import upsert_users
@@ -51,19 +52,23 @@ def test_event_for_unknown_user_violates_foreign_key(factory) -> None:  # type: 
 
 
 def test_asset_record_is_written_once_per_cache_key(factory) -> None:  # type: ignore[no-untyped-def]
-    kwargs = dict(
-        kind="text",
-        product_id=1,
-        model_name="m",
-        model_version="v1",
-        seed=3,
-        conditions={"aspect": "fit"},
-        gate_passed=True,
-        gate_reasons=[],
-        cache_key="text:1:p2:v1",
-        persona_id=2,
-    )
+    row = {
+        "kind": "text",
+        "product_id": 1,
+        "model_name": "m",
+        "model_version": "v1",
+        "seed": 3,
+        "conditions": {"aspect": "fit"},
+        "gate_passed": True,
+        "gate_reasons": [],
+        "cache_key": "text:1:p2:v1",
+        "persona_id": 2,
+    }
     with session_scope(factory) as session:
-        assert record_asset(session, **kwargs) is True  # type: ignore[arg-type]
-        assert record_asset(session, **kwargs) is False  # type: ignore[arg-type]
-        assert len(assets_for_product(session, product_id=1)) == 1
+        record_assets(session, assets=[row])
+    with session_scope(factory) as session:
+        # A redelivered task writes the same keys again, with another verdict: the first stays.
+        record_assets(session, assets=[{**row, "gate_passed": False}, {**row, "cache_key": "k2"}])
+        stored = assets_by_keys(session, keys=["text:1:p2:v1", "k2"])
+    assert sorted(stored) == ["k2", "text:1:p2:v1"]
+    assert stored["text:1:p2:v1"].gate_passed is True
