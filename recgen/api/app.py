@@ -130,53 +130,13 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     settings = settings or get_settings()
     state = build_state(settings, overrides or Overrides())
 
-    async def refresh_experiment() -> bool:
-        await run_in_threadpool(state.experiments.refresh)
-        return False
-
-    async def drain() -> bool:
-        entries, written = await run_in_threadpool(state.drainer.drain_once)
-        state.metrics.exposures_drained.inc(written)
-        return entries >= settings.exposure_drain_batch
-
-    @asynccontextmanager
-    async def background() -> AsyncIterator[None]:
-        """The bootstrap key and the first experiment read, then the loops until shutdown."""
-        await run_in_threadpool(_bootstrap_key, state)
-        await run_in_threadpool(state.experiments.refresh)
-        loops = [
-            asyncio.create_task(
-                _every(settings.experiment_refresh_seconds, refresh_experiment, "experiments")
-            )
-        ]
-        if settings.exposure_drain_in_api:
-            loops.append(
-                asyncio.create_task(
-                    _every(settings.exposure_drain_interval_seconds, drain, "drain")
-                )
-            )
-        try:
-            yield
-        finally:
-            for task in loops:
-                task.cancel()
-            for task in loops:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            # Whatever this process logged last is written before it exits.
-            if settings.exposure_drain_in_api:
-                with contextlib.suppress(Exception):
-                    await run_in_threadpool(state.drainer.drain_all)
-            await state.redis_async.aclose()  # type: ignore[attr-defined]
-            state.redis_sync.close()
-
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Process-wide, so only while this app serves: the interpreter's value comes back.
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(settings.api_gil_switch_interval_ms / 1000.0)
         try:
-            async with background():
+            async with _background(state, settings):
                 yield
         finally:
             sys.setswitchinterval(switch_interval)
@@ -189,6 +149,62 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     )
     app.state.recgen = state
     install_error_handlers(app)
+    _mount_routes(app)
+    # Each add wraps the previous: the size limit (last) refuses before anything reads the
+    # body, and the feed's fast path (first) still runs inside the latency metric.
+    app.add_middleware(
+        feed.FeedFastPath,
+        state=state,
+        route=next(r for r in feed.router.routes if getattr(r, "name", "") == "get_feed"),
+    )
+    app.add_middleware(LatencyMiddleware, metrics=state.metrics)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    return app
+
+
+@asynccontextmanager
+async def _background(state: AppState, settings: Settings) -> AsyncIterator[None]:
+    """The bootstrap key and the first experiment read, then the loops until shutdown."""
+
+    async def refresh_experiment() -> bool:
+        await run_in_threadpool(state.experiments.refresh)
+        return False
+
+    async def drain() -> bool:
+        entries, written = await run_in_threadpool(state.drainer.drain_once)
+        state.metrics.exposures_drained.inc(written)
+        return entries >= settings.exposure_drain_batch
+
+    await run_in_threadpool(_bootstrap_key, state)
+    await run_in_threadpool(state.experiments.refresh)
+    loops = [
+        asyncio.create_task(
+            _every(settings.experiment_refresh_seconds, refresh_experiment, "experiments")
+        )
+    ]
+    if settings.exposure_drain_in_api:
+        loops.append(
+            asyncio.create_task(_every(settings.exposure_drain_interval_seconds, drain, "drain"))
+        )
+    try:
+        yield
+    finally:
+        for task in loops:
+            task.cancel()
+        for task in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # Whatever this process logged last is written before it exits.
+        if settings.exposure_drain_in_api:
+            with contextlib.suppress(Exception):
+                await run_in_threadpool(state.drainer.drain_all)
+        await state.redis_async.aclose()  # type: ignore[attr-defined]
+        state.redis_sync.close()
+
+
+def _mount_routes(app: FastAPI) -> None:
+    """The routers, the dashboard's static files, and the OpenAPI document with each
+    route's key scope."""
     routers = [
         m.router for m in (feed, generation, assets, events, experiments, dashboard, health)
     ]
@@ -204,13 +220,3 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         return app.openapi_schema or {}
 
     app.openapi = openapi_with_security  # type: ignore[method-assign]
-    # Each add wraps the previous: the size limit (last) refuses before anything reads the
-    # body, and the feed's fast path (first) still runs inside the latency metric.
-    app.add_middleware(
-        feed.FeedFastPath,
-        state=state,
-        route=next(r for r in feed.router.routes if getattr(r, "name", "") == "get_feed"),
-    )
-    app.add_middleware(LatencyMiddleware, metrics=state.metrics)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
-    return app

@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from recgen.catalog.ingest import load_catalog
 from recgen.catalog.split import is_validation
 from recgen.core.config import Settings
 from recgen.core.errors import DataFileError
 from recgen.demo.report import ArmResult, FeedCard, UserSection, render_report
 from recgen.experiments.simulation import simulate
-from recgen.experiments.simulator import Simulator, store_population
+from recgen.experiments.simulator import Simulator, SimUser, store_population
 from recgen.jobs.context import JobContext
 from recgen.jobs.functions import refresh_feeds
 from recgen.profiles.rebuild import photo_embedder, rebuild_indexes
@@ -76,6 +78,7 @@ def demo_settings(settings: Settings) -> Settings:
 
 
 def run_demo(settings: Settings, config: DemoConfig, progress: Progress) -> DemoResult:
+    """Catalog -> users -> indexes -> feeds -> A/B test -> report, each stage timed."""
     styles = settings.data_dir / "myntra" / "styles.csv"
     images = settings.data_dir / "myntra" / "images"
     if not styles.is_file() or not images.is_dir():
@@ -94,30 +97,13 @@ def run_demo(settings: Settings, config: DemoConfig, progress: Progress) -> Demo
 
     upgrade(settings.database_url)
     factory = session_factory(make_engine(settings.database_url))
-    share = min(1.0, config.products / PHOTOS_IN_CATALOG)
     with stage("catalog"):
-        loaded = load_catalog(
-            factory,
-            styles=styles,
-            images_dir=images,
-            batch_size=settings.catalog_batch_size,
-            keep=lambda p: (
-                p.image_path is not None
-                and is_validation(p.product_id, salt="recgen-demo", validation_fraction=share)
-            ),
-            on_batch=progress("catalog", config.products),
+        result.figures["products"] = _load_catalog_slice(
+            factory, settings, config, styles=styles, images=images, progress=progress
         )
-    result.figures["products"] = loaded.loaded
-
     with stage("users"):
-        with session_scope(factory) as session:
-            products = list(iter_products(session))
-        simulator = Simulator(products, seed=config.seed)
-        people = simulator.users(config.users)
-        log = simulator.events(people, views_per_user=config.views_per_user)
-        store_population(factory, people, log, on_rows=progress("users", len(people) + len(log)))
-    result.figures.update(users=len(people), events=len(log))
-
+        simulator, people, events = _simulate_users(factory, config, progress)
+    result.figures.update(users=len(people), events=events)
     with stage("indexes"):
         advance_index = progress("indexes", 3)  # item vectors, profiles, personas
         rebuilt = rebuild_indexes(
@@ -128,21 +114,11 @@ def run_demo(settings: Settings, config: DemoConfig, progress: Progress) -> Demo
             on_stage=lambda _name: advance_index(1),
         )
     result.figures["personas"] = rebuilt.personas
-
     with stage("feeds"):
         ctx = build_context(settings)
         feed_users = [u.user_id for u in people[: config.feed_users]]
-        advance = progress("feeds", len(feed_users))
-        totals: dict[str, float] = {}
-        for start in range(0, len(feed_users), 20):
-            chunk = feed_users[start : start + 20]
-            stats = refresh_feeds(ctx, user_ids=chunk)
-            for key, value in stats.items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    totals[key] = totals.get(key, 0) + value
-            advance(len(chunk))
+        totals = _refresh_feeds(ctx, feed_users, progress("feeds", len(feed_users)))
     result.figures.update({f"feed_{k}": v for k, v in totals.items()})
-
     with stage("ab_test"):
         ab = simulate(simulator, users=config.ab_users, seed=config.seed)
         progress("ab_test", 1)(1)
@@ -152,44 +128,91 @@ def run_demo(settings: Settings, config: DemoConfig, progress: Progress) -> Demo
         ab_lift_ci=(ab["lift_ci_low"], ab["lift_ci_high"]),
         ab_p_value=ab["p_value"],
     )
-
     with stage("report"):
         sections = [_user_section(ctx, u) for u in feed_users[: config.report_users]]
-        arms = [
-            ArmResult(
-                name,
-                arm["users"],
-                arm["exposures"],
-                arm["ctr"]["value"],
-                arm["ctr"]["ci_low"],
-                arm["ctr"]["ci_high"],
-            )
-            for name, arm in ab["report"]["arms"].items()
-        ]
-        html = render_report(
-            title="recgen demo: personalized generated content",
-            summary={
-                **result.figures,
-                "stage_seconds": result.stage_seconds,
-                "models": dict(ctx.engine.model_versions),
-            },
-            users=sections,
-            arms=arms,
-            ab_figures={
-                k: ab[k]
-                for k in (
-                    "true_lift",
-                    "lift",
-                    "lift_ci_low",
-                    "lift_ci_high",
-                    "p_value",
-                    "srm_p_value",
-                    "srm_flagged",
-                )
-            },
-        )
+        html = _render(result, ctx, sections, ab)
         result.report_path.write_text(html, encoding="utf-8")
     return result
+
+
+def _load_catalog_slice(
+    factory: sessionmaker[Session], settings: Settings, config: DemoConfig, *,
+    styles: Path, images: Path, progress: Progress,
+) -> int:
+    """A hash-sampled slice of the products with a photo, so the demo runs in minutes."""
+    share = min(1.0, config.products / PHOTOS_IN_CATALOG)
+    loaded = load_catalog(
+        factory,
+        styles=styles,
+        images_dir=images,
+        batch_size=settings.catalog_batch_size,
+        keep=lambda p: (
+            p.image_path is not None
+            and is_validation(p.product_id, salt="recgen-demo", validation_fraction=share)
+        ),
+        on_batch=progress("catalog", config.products),
+    )
+    return loaded.loaded
+
+
+def _simulate_users(
+    factory: sessionmaker[Session], config: DemoConfig, progress: Progress
+) -> tuple[Simulator, list[SimUser], int]:
+    """Seeded users and their histories over the loaded products, stored (and the event count)."""
+    with session_scope(factory) as session:
+        products = list(iter_products(session))
+    simulator = Simulator(products, seed=config.seed)
+    people = simulator.users(config.users)
+    log = simulator.events(people, views_per_user=config.views_per_user)
+    store_population(factory, people, log, on_rows=progress("users", len(people) + len(log)))
+    return simulator, people, len(log)
+
+
+def _refresh_feeds(
+    ctx: JobContext, user_ids: list[int], advance: Callable[[int], None], chunk: int = 20
+) -> dict[str, float]:
+    """Refresh the users' feeds through the real job, in chunks; the jobs' counters summed."""
+    totals: dict[str, float] = {}
+    for start in range(0, len(user_ids), chunk):
+        batch = user_ids[start : start + chunk]
+        stats = refresh_feeds(ctx, user_ids=batch)
+        for key, value in stats.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                totals[key] = totals.get(key, 0) + value
+        advance(len(batch))
+    return totals
+
+
+_AB_FIGURES = (
+    "true_lift", "lift", "lift_ci_low", "lift_ci_high", "p_value", "srm_p_value", "srm_flagged",
+)
+
+
+def _render(
+    result: DemoResult, ctx: JobContext, sections: list[UserSection], ab: dict[str, Any]
+) -> str:
+    arms = [
+        ArmResult(
+            name,
+            arm["users"],
+            arm["exposures"],
+            arm["ctr"]["value"],
+            arm["ctr"]["ci_low"],
+            arm["ctr"]["ci_high"],
+        )
+        for name, arm in ab["report"]["arms"].items()
+    ]
+    return render_report(
+        title="recgen demo: personalized generated content",
+        summary={
+            **result.figures,
+            "stage_seconds": result.stage_seconds,
+            "models": dict(ctx.engine.model_versions),
+        },
+        users=sections,
+        arms=arms,
+        ab_figures={k: ab[k] for k in _AB_FIGURES},
+    )
 
 
 def _user_section(ctx: JobContext, user_id: int) -> UserSection:

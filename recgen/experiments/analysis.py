@@ -75,47 +75,26 @@ def build_report(
     config: ExperimentConfig, data: UserOutcomes, *, level: float = 0.95
 ) -> dict[str, Any]:
     """Per-arm counts and rates with intervals, lifts against stock, SRM and CUPED."""
-    arms: dict[str, Any] = {}
-    estimates: dict[str, dict[str, RatioEstimate]] = {}
     masks = {name: data.arms == name for name, _ in config.arms}
-    for name, mask in masks.items():
-        x = data.exposures[mask]
-        estimates[name] = {
-            metric: ratio_estimate(data.outcomes[kind][mask], x) for metric, kind in OUTCOMES
-        }
-        arms[name] = {
+    estimates = {
+        name: {metric: ratio_estimate(data.outcomes[kind][mask], data.exposures[mask])
+               for metric, kind in OUTCOMES}
+        for name, mask in masks.items()
+    }
+    arms: dict[str, dict[str, Any]] = {
+        name: {
             "users": int(mask.sum()),
-            "exposures": int(x.sum()),
+            "exposures": int(data.exposures[mask].sum()),
             **{kind: int(data.outcomes[kind][mask].sum()) for _, kind in OUTCOMES},
             **{m: _interval(e, level) for m, e in estimates[name].items()},
         }
-    comparisons: dict[str, Any] = {}
-    control = masks[CONTROL_ARM]
-    for name, mask in masks.items():
-        if name == CONTROL_ARM:
-            continue
-        comparison = {
-            metric: _lift_dict(
-                relative_lift(estimates[name][metric], estimates[CONTROL_ARM][metric], level)
-            )
-            for metric, _ in OUTCOMES
-        }
-        if mask.sum() > 1 and control.sum() > 1 and data.exposures[control].sum() > 0:
-            adjusted = cuped(
-                (data.outcomes["click"][mask], data.exposures[mask], data.pre_period[mask]),
-                (
-                    data.outcomes["click"][control],
-                    data.exposures[control],
-                    data.pre_period[control],
-                ),
-                level,
-            )
-            comparison["ctr_cuped"] = {
-                **_lift_dict(adjusted.lift),
-                "theta": adjusted.theta,
-                "variance_reduction": adjusted.variance_reduction,
-            }
-        comparisons[name] = comparison
+        for name, mask in masks.items()
+    }
+    comparisons = {
+        name: _comparison(data, estimates, mask, masks[CONTROL_ARM], name, level)
+        for name, mask in masks.items()
+        if name != CONTROL_ARM
+    }
     srm = srm_check({n: arms[n]["users"] for n in masks}, config.weights)
     report: dict[str, Any] = _json_safe(
         {
@@ -142,6 +121,35 @@ def build_report(
         }
     )
     return report
+
+
+def _comparison(
+    data: UserOutcomes,
+    estimates: Mapping[str, Mapping[str, RatioEstimate]],
+    mask: npt.NDArray[np.bool_],
+    control: npt.NDArray[np.bool_],
+    name: str,
+    level: float,
+) -> dict[str, Any]:
+    """One arm against the control: the lift of every metric, and CUPED on the CTR."""
+    comparison: dict[str, Any] = {
+        metric: _lift_dict(
+            relative_lift(estimates[name][metric], estimates[CONTROL_ARM][metric], level)
+        )
+        for metric, _ in OUTCOMES
+    }
+    if mask.sum() > 1 and control.sum() > 1 and data.exposures[control].sum() > 0:
+        adjusted = cuped(
+            (data.outcomes["click"][mask], data.exposures[mask], data.pre_period[mask]),
+            (data.outcomes["click"][control], data.exposures[control], data.pre_period[control]),
+            level,
+        )
+        comparison["ctr_cuped"] = {
+            **_lift_dict(adjusted.lift),
+            "theta": adjusted.theta,
+            "variance_reduction": adjusted.variance_reduction,
+        }
+    return comparison
 
 
 def _json_safe(value: Any) -> Any:

@@ -108,15 +108,10 @@ def run_simulation(
     config = _config(seed, traffic_share, weights or {"generated": 0.5, "stock": 0.5})
     people = simulator.users(users)
     rng = np.random.default_rng([seed, 7])
-    pre_events: list[dict[str, Any]] = []
-    pre_clicks = {u.user_id: 0 for u in people}
-    if pre_period:
-        pre_log = simulator.events(
-            people, views_per_user=exposures_per_user, days=PRE_PERIOD_DAYS, end=EXPERIMENT_START
-        )
-        pre_events = list(pre_log.as_dicts())
-        for uid in pre_log.user_ids[pre_log.kinds == "click"]:
-            pre_clicks[int(uid)] += 1
+    pre_events, pre_clicks = (
+        _pre_period(simulator, people, exposures_per_user) if pre_period
+        else ([], {u.user_id: 0 for u in people})
+    )
     arms: dict[int, str] = {}
     exposures: list[Exposure] = []
     expected_stock = expected_generated = 0.0
@@ -127,32 +122,13 @@ def run_simulation(
         if arm is None:
             continue
         arms[user.user_id] = arm
-        count = 1 + int(rng.poisson(exposures_per_user - 1))
-        rows = rng.choice(
-            len(simulator.catalog.product_ids), size=count, p=simulator.view_distribution(user)
-        )
-        product_ids = simulator.catalog.product_ids[rows]
-        controls = served_controls(user)
-        p_stock = simulator.click_probability(user, product_ids, "stock")
-        p_generated = simulator.click_probability(user, product_ids, "generated", controls)
+        shown, p_stock, p_generated = _showings(simulator, user, rng, exposures_per_user)
         expected_stock += float(p_stock.sum())
         expected_generated += float(p_generated.sum())
-        p_click = p_generated if arm == "generated" else p_stock
-        clicks = rng.random(count) < p_click
-        carts = clicks & (rng.random(count) < CART_RATE)
-        buys = carts & (rng.random(count) < PURCHASE_RATE)
-        exposures += [
-            Exposure(
-                f"sim{seed}-{user.user_id}-{i}",
-                user.user_id,
-                int(pid),
-                arm,
-                bool(c),
-                bool(a),
-                bool(b),
-            )
-            for i, (pid, c, a, b) in enumerate(zip(product_ids, clicks, carts, buys, strict=True))
-        ]
+        exposures += _outcomes(
+            rng, f"sim{seed}-{user.user_id}", user.user_id, arm, shown,
+            p_generated if arm == "generated" else p_stock,
+        )
     return SimulationRun(
         config=config,
         users=people,
@@ -162,6 +138,49 @@ def run_simulation(
         pre_events=pre_events,
         true_lift=expected_generated / expected_stock - 1.0,
     )
+
+
+def _pre_period(
+    simulator: Simulator, people: Sequence[SimUser], views_per_user: float
+) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """The month before the start: its events, and each user's clicks (the CUPED covariate)."""
+    pre_log = simulator.events(
+        people, views_per_user=views_per_user, days=PRE_PERIOD_DAYS, end=EXPERIMENT_START
+    )
+    clicks = {u.user_id: 0 for u in people}
+    for uid in pre_log.user_ids[pre_log.kinds == "click"]:
+        clicks[int(uid)] += 1
+    return list(pre_log.as_dicts()), clicks
+
+
+def _showings(
+    simulator: Simulator, user: SimUser, rng: np.random.Generator, exposures_per_user: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The products shown to one user, with their click probabilities under either arm."""
+    count = 1 + int(rng.poisson(exposures_per_user - 1))
+    rows = rng.choice(
+        len(simulator.catalog.product_ids), size=count, p=simulator.view_distribution(user)
+    )
+    product_ids = simulator.catalog.product_ids[rows]
+    p_stock = simulator.click_probability(user, product_ids, "stock")
+    p_generated = simulator.click_probability(
+        user, product_ids, "generated", served_controls(user)
+    )
+    return product_ids, p_stock, p_generated
+
+
+def _outcomes(
+    rng: np.random.Generator, prefix: str, user_id: int, arm: str,
+    product_ids: npt.NDArray[np.int64], p_click: npt.NDArray[np.float64],
+) -> list[Exposure]:
+    """Clicks, carts and purchases drawn for each showing; each exposure has its own id."""
+    clicks = rng.random(len(product_ids)) < p_click
+    carts = clicks & (rng.random(len(product_ids)) < CART_RATE)
+    buys = carts & (rng.random(len(product_ids)) < PURCHASE_RATE)
+    return [
+        Exposure(f"{prefix}-{i}", user_id, int(pid), arm, bool(c), bool(a), bool(b))
+        for i, (pid, c, a, b) in enumerate(zip(product_ids, clicks, carts, buys, strict=True))
+    ]
 
 
 def outcomes_in_memory(run: SimulationRun) -> UserOutcomes:

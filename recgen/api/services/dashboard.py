@@ -9,7 +9,7 @@ The API adds URLs (it owns the URL scheme) through the ``asset_url``/``stock_url
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,35 +108,24 @@ def feed_view(
     texts = cache.get_many([item.text_key for item in feed.items if item.text_key])
     images = [item.image_key for item in feed.items if item.image_key]
     expired = set(cache.missing(images))
-    items = []
-    for item in feed.items:
-        product = products.get(item.product_id)
-        text_audit = audit.get(keys[(item.product_id, "text")] or "")
-        image_audit = audit.get(keys[(item.product_id, "image")] or "")
-        text = texts.get(item.text_key) if item.text_key else None
-        image_live = item.image_key is not None and item.image_key not in expired
-        items.append(
-            {
-                "product_id": item.product_id,
-                "persona_id": item.persona_id,
-                "product": _product(product),
-                "stock_image_url": stock_url(item.product_id)
-                if product is not None and product.image_path
-                else None,
-                "text": {
-                    "key": keys[(item.product_id, "text")],
-                    "value": text.decode() if text is not None else None,
-                    "gate": _gate(item.text_gate, text_audit),
-                    "provenance": _provenance(text_audit),
-                },
-                "image": {
-                    "key": keys[(item.product_id, "image")],
-                    "url": asset_url(item.image_key) if image_live and item.image_key else None,
-                    "gate": _gate(item.image_gate, image_audit),
-                    "provenance": _provenance(image_audit),
-                },
-            }
-        )
+    items = [
+        {
+            "product_id": item.product_id,
+            "persona_id": item.persona_id,
+            "product": _product(products.get(item.product_id)),
+            "stock_image_url": _stock_image_url(products.get(item.product_id), stock_url),
+            "text": _asset_view(
+                keys[(item.product_id, "text")], item.text_gate, audit,
+                value=_decoded(texts.get(item.text_key) if item.text_key else None),
+            ),
+            "image": _asset_view(
+                keys[(item.product_id, "image")], item.image_gate, audit,
+                url=asset_url(item.image_key)
+                if item.image_key is not None and item.image_key not in expired else None,
+            ),
+        }
+        for item in feed.items
+    ]
     return {
         **head,
         "state": "ready",
@@ -144,6 +133,28 @@ def feed_view(
         "model_versions": dict(feed.model_versions),
         "items": items,
     }
+
+
+def _stock_image_url(product: Product | None, stock_url: Callable[[int], str]) -> str | None:
+    if product is None or not product.image_path:
+        return None
+    return stock_url(product.product_id)
+
+
+def _decoded(payload: bytes | None) -> str | None:
+    return payload.decode() if payload is not None else None
+
+
+def _asset_view(
+    key: str | None,
+    gate: GateResult | None,
+    audit: Mapping[str, GeneratedAssetRow],
+    **payload: str | None,
+) -> dict[str, Any]:
+    """One asset of a feed item: its key, its payload (a text's value or an image's URL),
+    its gate and its audit row's provenance."""
+    row = audit.get(key or "")
+    return {"key": key, **payload, "gate": _gate(gate, row), "provenance": _provenance(row)}
 
 
 def _product(product: Product | None) -> dict[str, Any] | None:
