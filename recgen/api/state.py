@@ -9,13 +9,12 @@ a miss is read once and kept).
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis
 import redis.asyncio as aioredis
-from sqlalchemy import select
+from cachetools import LRUCache, TLRUCache
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -28,14 +27,15 @@ from recgen.experiments.exposures import ExposureDrainer
 from recgen.generation.cache import AssetCache
 from recgen.runtime.dispatch import Dispatcher
 from recgen.store.db import session_scope
-from recgen.store.models import ProductRow
 from recgen.store.repos.api_keys import find_api_key, hash_key
 from recgen.store.repos.experiments import experiment_config, running_experiment
-from recgen.store.repos.products import get_products
+from recgen.store.repos.products import first_product_ids, get_products
 
 # Unknown keys are remembered briefly too, so a client retrying a bad key cannot hammer SQL.
 _NEGATIVE_TTL = 5.0
 _MAX_CACHED_KEYS = 10_000
+# Bounded so a scan of unknown product ids cannot grow the process; the catalog is ~40k.
+_MAX_STOCK_ITEMS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,21 +45,24 @@ class Principal:
 
 
 class KeyCache:
-    def __init__(self, sessions: sessionmaker[Session], ttl: float) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], ttl: float,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sessions = sessions
-        self._ttl = ttl
-        self._entries: dict[str, tuple[Principal | None, float]] = {}
+        # A known key is kept for ``ttl``, an unknown one for _NEGATIVE_TTL (None is cached).
+        self._entries: TLRUCache[str, Principal | None] = TLRUCache(
+            maxsize=_MAX_CACHED_KEYS,
+            ttu=lambda _key, found, now: now + (ttl if found is not None else _NEGATIVE_TTL),
+            timer=timer,
+        )
 
     async def principal(self, key: str) -> Principal | None:
         digest = hash_key(key)
-        hit = self._entries.get(digest)
-        now = time.monotonic()
-        if hit is not None and hit[1] > now:
-            return hit[0]
+        if digest in self._entries:
+            return self._entries[digest]
         found = await run_in_threadpool(self._lookup, digest)
-        if len(self._entries) >= _MAX_CACHED_KEYS:
-            self._entries.clear()
-        self._entries[digest] = (found, now + (self._ttl if found else _NEGATIVE_TTL))
+        self._entries[digest] = found
         return found
 
     def _lookup(self, digest: str) -> Principal | None:
@@ -94,7 +97,7 @@ class StockItem:
 class StockCatalog:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        self._items: dict[int, StockItem] = {}
+        self._items: LRUCache[int, StockItem] = LRUCache(maxsize=_MAX_STOCK_ITEMS)
         self._default_ids: list[int] | None = None
 
     async def items(self, product_ids: Iterable[int]) -> dict[int, StockItem]:
@@ -117,7 +120,7 @@ class StockCatalog:
 
     def _load_default_ids(self, limit: int) -> list[int]:
         with session_scope(self._sessions) as session:
-            return list(session.scalars(select(ProductRow.id).order_by(ProductRow.id).limit(limit)))
+            return first_product_ids(session, limit=limit)
 
     def image_path(self, product_id: int) -> str | None:
         with session_scope(self._sessions) as session:
@@ -130,14 +133,10 @@ class RecentFeeds:
     sees the products of their feed, with stock content, instead of an error."""
 
     def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._ids: OrderedDict[int, tuple[int, ...]] = OrderedDict()
+        self._ids: LRUCache[int, tuple[int, ...]] = LRUCache(maxsize=capacity)
 
     def remember(self, user_id: int, product_ids: Iterable[int]) -> None:
         self._ids[user_id] = tuple(product_ids)
-        self._ids.move_to_end(user_id)
-        while len(self._ids) > self._capacity:
-            self._ids.popitem(last=False)
 
     def get(self, user_id: int) -> tuple[int, ...] | None:
         return self._ids.get(user_id)

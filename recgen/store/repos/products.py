@@ -103,23 +103,6 @@ def iter_products(session: Session, *, batch_size: int = 5000) -> Iterable[Produ
         last_id = rows[-1].id
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+def first_product_ids(session: Session, *, limit: int) -> list[int]:
+    """The ``limit`` lowest product ids: a stable stand-in feed when nothing else is known."""
+    return list(session.scalars(select(ProductRow.id).order_by(ProductRow.id).limit(limit)))
