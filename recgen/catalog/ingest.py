@@ -16,7 +16,7 @@ from recgen.store.repos.products import upsert_products
 
 
 @dataclass(frozen=True, slots=True)
-class LoadReport:
+class LoadSummary:
     rows_read: int
     loaded: int
     with_image: int
@@ -32,7 +32,7 @@ def load_catalog(
     batch_size: int,
     on_batch: Callable[[int], None] | None = None,
     keep: Callable[[Product], bool] | None = None,
-) -> LoadReport:
+) -> LoadSummary:
     """Upsert every valid product (or those ``keep`` accepts), one transaction per batch;
     idempotent on product id."""
     if images_dir is not None and not images_dir.is_dir():
@@ -47,7 +47,7 @@ def load_catalog(
             loaded += upsert_products(session, products=batch)
         if on_batch is not None:
             on_batch(len(batch))
-    return LoadReport(
+    return LoadSummary(
         rows_read=catalog.rows_read,
         loaded=loaded,
         with_image=sum(p.image_path is not None for p in catalog.products),

@@ -24,7 +24,7 @@ from recgen.catalog.ingest import load_catalog
 from recgen.catalog.split import is_validation
 from recgen.core.config import Settings
 from recgen.core.errors import DataFileError
-from recgen.demo.report import ArmResult, FeedCard, UserSection, render_report
+from recgen.demo.page import ArmResult, FeedCard, UserSection, render_page
 from recgen.experiments.simulation import simulate
 from recgen.experiments.simulator import Simulator, SimUser, store_population
 from recgen.jobs.context import JobContext
@@ -202,7 +202,7 @@ def _render(
         )
         for name, arm in ab["report"]["arms"].items()
     ]
-    return render_report(
+    return render_page(
         title="recgen demo: personalized generated content",
         summary={
             **result.figures,

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 ALL_KINDS: tuple[AssetKind, ...] = ("text", "image")
 
 
-class TextEngine(Protocol):
+class TextModelLike(Protocol):
     """What the engine needs of the text model (name/version for keys and audit)."""
 
     @property
@@ -52,7 +52,7 @@ class TextEngine(Protocol):
     def generate(self, requests: Sequence[TextRequest]) -> list[GeneratedText]: ...
 
 
-class ImageEngine(Protocol):
+class ImageModelLike(Protocol):
     @property
     def name(self) -> str: ...
     @property
@@ -158,8 +158,8 @@ class GenerationEngine:
     def __init__(
         self,
         *,
-        text: TextEngine,
-        image: ImageEngine,
+        text: TextModelLike,
+        image: ImageModelLike,
         seed: int = 0,
         text_batch_size: int = 256,
         image_batch_size: int = 64,
@@ -172,7 +172,7 @@ class GenerationEngine:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, text: TextEngine, image: ImageEngine
+        cls, settings: Settings, *, text: TextModelLike, image: ImageModelLike
     ) -> GenerationEngine:
         """An engine around these models with the configured seed and batch sizes."""
         return cls(
@@ -310,7 +310,7 @@ class GenerationEngine:
             )
 
 
-def _identity(model: TextEngine | ImageEngine) -> tuple[str, str]:
+def _identity(model: TextModelLike | ImageModelLike) -> tuple[str, str]:
     return model.name, model.version
 
 

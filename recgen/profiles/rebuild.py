@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class RebuildReport:
+class RebuildSummary:
     items: int
     item_model_version: str
     users: int
@@ -90,7 +90,7 @@ def rebuild_indexes(
     image_embedder: tuple[ImageEmbedder, str] | None = None,
     recompute_items: bool = False,
     on_stage: Callable[[str], None] | None = None,
-) -> RebuildReport:
+) -> RebuildSummary:
     """Item vectors and index, every user's profile, the user index and the personas.
 
     With an ``image_embedder`` (see :func:`photo_embedder`) products with photos also get an
@@ -133,7 +133,7 @@ def rebuild_indexes(
         fitted_count = len(fitted.personas)
         with session_scope(factory) as session:
             service.assign_personas(session, fitted)
-    return RebuildReport(
+    return RebuildSummary(
         items=len(products),
         item_model_version=vectors.model_version,
         users=users,

@@ -136,7 +136,7 @@ def _fmt(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def render_report(
+def render_page(
     *,
     title: str,
     summary: Mapping[str, object],

@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 
 from recgen.core.types import GateResult, Product
-from recgen.demo.report import ArmResult, FeedCard, UserSection, render_report
+from recgen.demo.page import ArmResult, FeedCard, UserSection, render_page
 
 DRESS = Product(
     5,
@@ -20,7 +20,7 @@ DRESS = Product(
 
 
 def _render(card: FeedCard) -> str:
-    return render_report(
+    return render_page(
         title="demo",
         summary={"users": 1, "share_served_generated": 0.5},
         users=[UserSection(user_id=9, arm="generated", profile={"aspect": "fit"}, cards=[card])],
