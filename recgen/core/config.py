@@ -2,19 +2,27 @@
 
 The file is chosen by ``--config PATH`` (CLI) or ``RECGEN_ENV`` (``default``, ``test``,
 ``production``). Environment variables win over the file so a deployment can change any field
-without editing it. Nothing is read at import time: call :func:`get_settings`.
+without editing it. The file is read by pydantic-settings' TOML source (:class:`ProjectTomlSource`,
+which resolves its relative paths). Nothing is read at import time: call :func:`get_settings`.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from contextvars import ContextVar
 from functools import lru_cache
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from recgen.core.errors import RecgenError
 
@@ -160,31 +168,37 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The TOML file arrives as init kwargs; the environment must override it.
-        return (env_settings, init_settings)
+        # The environment wins over everything, so a deployment can change any field.
+        toml_file = _TOML_FILE.get()
+        if toml_file is None:
+            return (env_settings, init_settings)
+        return (env_settings, init_settings, ProjectTomlSource(settings_cls, toml_file))
+
+
+# The file the next Settings() reads (set by load_settings for the duration of the call).
+_TOML_FILE: ContextVar[Path | None] = ContextVar("recgen_toml_file", default=None)
+
+
+class ProjectTomlSource(TomlConfigSettingsSource):
+    """A ``config/*.toml`` file, with its relative paths taken relative to the project root
+    (the file's folder's parent), so the demo works from any working directory."""
+
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        data = super()._read_file(file_path)
+        root = Path(str(file_path)).resolve().parent.parent
+        for key in _PATH_FIELDS:
+            if key in data and not Path(data[key]).is_absolute():
+                data[key] = str(root / data[key])
+        url = data.get("database_url")
+        if isinstance(url, str) and url.startswith("sqlite:///"):
+            db_path = url.removeprefix("sqlite:///")
+            if db_path and not db_path.startswith("/") and db_path != ":memory:":
+                data["database_url"] = f"sqlite:///{root / db_path}"
+        return data
 
 
 def config_file_for(env: str) -> Path:
     return CONFIG_DIR / f"{env}.toml"
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: {path}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    root = path.resolve().parent.parent
-    for key in _PATH_FIELDS:
-        if key in data and not Path(data[key]).is_absolute():
-            data[key] = str(root / data[key])
-    if isinstance(data.get("database_url"), str) and data["database_url"].startswith("sqlite:///"):
-        db_path = data["database_url"].removeprefix("sqlite:///")
-        if db_path and not db_path.startswith("/") and db_path != ":memory:":
-            data["database_url"] = f"sqlite:///{root / db_path}"
-    return data
 
 
 def load_settings(config_path: Path | None = None) -> Settings:
@@ -194,10 +208,13 @@ def load_settings(config_path: Path | None = None) -> Settings:
     # celery, which must read the same file).
     from_env = os.environ.get(CONFIG_FILE_ENV)
     path = config_path or (Path(from_env) if from_env else config_file_for(env))
-    data = _read_toml(path)
-    data.setdefault("env", env)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    token = _TOML_FILE.set(path)
     try:
-        return Settings(**data)
+        return Settings()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'} "
@@ -205,6 +222,8 @@ def load_settings(config_path: Path | None = None) -> Settings:
             for err in exc.errors()
         )
         raise ConfigError(f"invalid settings from {path}: {problems}") from exc
+    finally:
+        _TOML_FILE.reset(token)
 
 
 _config_override: Path | None = None

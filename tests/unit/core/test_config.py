@@ -79,3 +79,22 @@ def test_get_settings_is_cached_and_follows_config_override(tmp_path: Path) -> N
         # use_config_file(None) keeps the variable (a child process inherits its parent's
         # --config through it); the test must not leak it into later tests.
         os.environ.pop(CONFIG_FILE_ENV, None)
+
+
+def test_invalid_toml_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "config" / "broken.toml"
+    path.parent.mkdir()
+    path.write_text("torch_threads = = 2\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(path)
+
+
+def test_environment_wins_over_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "config" / "c.toml"
+    path.parent.mkdir()
+    path.write_text('torch_threads = 3\nindex_dir = "var/idx"\n')
+    monkeypatch.setenv("RECGEN_TORCH_THREADS", "5")
+    monkeypatch.setenv("RECGEN_INDEX_DIR", "rel/idx")  # relative to the working directory
+    settings = load_settings(path)
+    assert settings.torch_threads == 5
+    assert settings.index_dir == Path("rel/idx")
