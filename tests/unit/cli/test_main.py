@@ -1,5 +1,5 @@
 """The ``recgen`` entry point as a user runs it, in a fresh interpreter: what a light command
-imports."""
+imports, and how a mistyped option ends."""
 
 from __future__ import annotations
 
@@ -46,3 +46,9 @@ def test_db_upgrade_imports_no_models_celery_or_api(tmp_path: Path) -> None:
     assert [m for m in HEAVY if m in report["modules"]] == []
     assert "database at revision" in done.stdout
 
+
+def test_a_mistyped_option_prints_usage_and_exits_2() -> None:
+    done = _recgen(["eval", "text", "--styls", "x"], {}, "from recgen.cli import main; main()")
+    assert done.returncode == 2, done.stderr
+    assert "Usage:" in done.stderr and "--styls" in done.stderr
+    assert "Traceback" not in done.stderr
