@@ -115,7 +115,9 @@ def round_trip_ms(client: Any, queue: str, n: int = 30) -> float:
     samples = []
     for _ in range(n):
         started = time.perf_counter()
-        client.send_task(TASK_REFRESH_FEEDS, kwargs={"user_ids": []}, queue=queue).get(timeout=60)
+        client.send_task(
+            TASK_REFRESH_FEEDS, kwargs={"user_ids": []}, queue=queue, ignore_result=False
+        ).get(timeout=60)
         samples.append((time.perf_counter() - started) * 1000)
     return statistics.median(samples)
 
@@ -125,7 +127,12 @@ def refresh_all(
 ) -> tuple[float, list[dict[str, Any]]]:
     started = time.perf_counter()
     pending = [
-        client.send_task(TASK_REFRESH_FEEDS, kwargs={"user_ids": users[i : i + chunk]}, queue=queue)
+        client.send_task(
+            TASK_REFRESH_FEEDS,
+            kwargs={"user_ids": users[i : i + chunk]},
+            queue=queue,
+            ignore_result=False,  # the task keeps none by default
+        )
         for i in range(0, len(users), chunk)
     ]
     results = []

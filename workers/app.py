@@ -1,7 +1,8 @@
 """The Celery app of the workers. Start it with ``recgen worker`` / ``recgen beat``.
 
 Configuration is :func:`recgen.runtime.celery_config.celery_config` (shared with the API's
-client, so both agree on queue, serializer and broker options). Models are loaded once per
+client, so both agree on queue, serializer and broker options), built from the settings when
+the app is first used, never at import. Models are loaded once per
 worker *process*, after the fork (``worker_process_init``): loading in the parent would share
 torch's thread pools across fork and multiply memory by copy-on-write faults; loading per
 task would cost seconds per task.
@@ -25,15 +26,15 @@ log = logging.getLogger(__name__)
 _context: JobContext | None = None
 
 
-def make_app(settings: Settings) -> Celery:
-    celery_app = Celery("recgen", set_as_current=True)
-    celery_app.conf.update(celery_config(settings))
-    celery_app.conf.include = ["workers.tasks"]
-    return celery_app
-
-
 def settings() -> Settings:
     return get_settings()
+
+
+app = Celery("recgen", set_as_current=True, include=["workers.tasks"])
+# A promise Celery keeps until the configuration is first read (worker or beat start, the
+# first send): importing the app or its tasks reads no settings, and a process that chooses
+# its settings first (--config, the environment) is configured with those.
+app.add_defaults(lambda: celery_config(settings()))
 
 
 def context() -> JobContext:
@@ -63,5 +64,3 @@ def _drop_models(**_: Any) -> None:
     global _context
     _context = None
 
-
-app = make_app(get_settings())

@@ -2,16 +2,15 @@
 
 Every task is idempotent (assets are keyed by provenance, audit rows by cache key, events by
 event id), so ``acks_late`` redelivery after a crash is safe. What is not safe is a task that
-*causes* the crash: it would be redelivered forever. :func:`delivery_guard` counts deliveries per
-(task id, retry number) in Redis and fails the task after ``max_deliveries``.
+*causes* the crash: it would be redelivered forever. :class:`RecgenTask`, the base of every
+task, counts deliveries per (task id, retry number) in Redis and fails the task after
+``max_deliveries``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import redis
 from celery import Task
@@ -34,13 +33,15 @@ from workers.app import app, context, settings
 
 log = logging.getLogger(__name__)
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 # Transient: the broker, cache or database blinked. Everything else is a bug or bad input
 # and retrying would only repeat it.
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OperationalError, StoreUnavailableError)
 DELIVERY_COUNT_TTL_S = 7 * 24 * 3600
+# Retries wait 2, 4, 8 ... s (at most 120), so task_max_retries = 3 spans a 14 s outage. No
+# jitter: Celery's jitter draws each wait from 0 up to that value, so all retries could land
+# within a second or two and give up before a database restart is over (seen in CI).
+RETRY_BACKOFF_S = 2
+RETRY_BACKOFF_MAX_S = 120
 
 
 class PoisonTaskError(RecgenError):
@@ -62,21 +63,40 @@ def _deliveries(task_id: str, retries: int) -> int:
     return int(count)
 
 
-def delivery_guard(func: Callable[P, R]) -> Callable[P, R]:
-    """Count this delivery; refuse to run a task that already killed its worker N times."""
+def retry_countdown(retries: int) -> int:
+    """Seconds to wait before the retry that follows ``retries`` earlier ones."""
+    return int(min(RETRY_BACKOFF_MAX_S, RETRY_BACKOFF_S * 2**retries))
 
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        task = args[0]
-        assert isinstance(task, Task)
-        count = _deliveries(str(task.request.id), int(task.request.retries or 0))
+
+class RecgenTask(Task):  # type: ignore[misc]  # celery is untyped
+    """The base of every task: the delivery guard, then the body, under one retry policy.
+
+    Each delivery is counted first and refused after ``max_deliveries`` (its worker kept
+    dying). A transient error, in the count or in the body, is retried after
+    :func:`retry_countdown` seconds, at most ``task_max_retries`` times. Celery's own
+    ``autoretry_for`` is not used: it wraps only the body, and a Redis blip while counting
+    would fail the task instead of retrying it.
+    """
+
+    @property
+    def max_retries(self) -> int:
+        # Read when a retry is decided: the worker's settings, not those of import time.
+        return settings().task_max_retries
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        retries = int(self.request.retries or 0)
+        try:
+            self._refuse_poison(retries)
+            return super().__call__(*args, **kwargs)
+        except TRANSIENT as exc:
+            raise self.retry(exc=exc, countdown=retry_countdown(retries)) from exc
+
+    def _refuse_poison(self, retries: int) -> None:
+        count = _deliveries(str(self.request.id), retries)
         limit = settings().max_deliveries
         if count > limit:
-            log.error("task %s %s delivered %d times; giving up", task.name, task.request.id, count)
-            raise PoisonTaskError(f"{task.name} delivered {count} times (limit {limit})")
-        return func(*args, **kwargs)
-
-    return wrapper
+            log.error("task %s %s delivered %d times; giving up", self.name, self.request.id, count)
+            raise PoisonTaskError(f"{self.name} delivered {count} times (limit {limit})")
 
 
 def _owner(task: Task) -> str:
@@ -84,24 +104,7 @@ def _owner(task: Task) -> str:
     return f"task:{task.request.id}"
 
 
-# Retries wait 2, 4, 8 ... s (at most 120), so task_max_retries = 3 spans a 14 s outage. No
-# jitter: Celery's jitter draws each wait from 0 up to that value, so all retries could land
-# within a second or two and give up before a database restart is over (seen in CI).
-RETRY_OPTIONS: dict[str, Any] = {
-    "bind": True,
-    "autoretry_for": TRANSIENT,
-    "retry_backoff": 2,
-    "retry_backoff_max": 120,
-    "retry_jitter": False,
-}
-
-
-def _max_retries() -> int:
-    return settings().task_max_retries
-
-
-@app.task(name=TASK_GENERATE_ASSETS, max_retries=_max_retries(), **RETRY_OPTIONS)
-@delivery_guard
+@app.task(name=TASK_GENERATE_ASSETS, base=RecgenTask, bind=True)
 def generate_assets(
     self: Task, user_id: int, product_ids: list[int], kinds: list[AssetKind]
 ) -> dict[str, Any]:
@@ -110,21 +113,21 @@ def generate_assets(
     )
 
 
-@app.task(name=TASK_REFRESH_FEED, max_retries=_max_retries(), **RETRY_OPTIONS)
-@delivery_guard
+@app.task(name=TASK_REFRESH_FEED, base=RecgenTask, bind=True)
 def refresh_feed(self: Task, user_id: int) -> dict[str, Any]:
     return refresh_job(context(), user_ids=[user_id], owner=_owner(self))
 
 
-@app.task(name=TASK_REFRESH_FEEDS, max_retries=_max_retries(), **RETRY_OPTIONS)
-@delivery_guard
+# Results only for a sender that asks (``ignore_result=False`` on the message, as the bench
+# does): nobody polls the chunks beat's ticks send, and each stored result is a Redis write.
+@app.task(name=TASK_REFRESH_FEEDS, base=RecgenTask, bind=True, ignore_result=True)
 def refresh_feeds(self: Task, user_ids: list[int]) -> dict[str, Any]:
     """One chunk of users: their requests share one batch window (persona de-duplication)."""
     return refresh_job(context(), user_ids=user_ids, owner=_owner(self))
 
 
-@app.task(name=TASK_REFRESH_STALE_FEEDS, max_retries=_max_retries(), **RETRY_OPTIONS)
-@delivery_guard
+# Sent by beat, polled by nobody (a test asks for the result on its message).
+@app.task(name=TASK_REFRESH_STALE_FEEDS, base=RecgenTask, bind=True, ignore_result=True)
 def refresh_stale_feeds(self: Task) -> dict[str, Any]:
     """Beat: fan stale users out in chunks; at most ``refresh_max_chunks`` chunks per tick.
 
@@ -143,11 +146,10 @@ def refresh_stale_feeds(self: Task) -> dict[str, Any]:
         for chunk in chunks
     ]
     log.info("refresh_stale_feeds: %d stale users in %d chunks", len(stale), len(chunks))
-    # The chunk task ids, so that a tick's fan-out can be followed (and is, by the tests).
+    # The chunk task ids, so that a tick's fan-out can be followed (in the worker's log).
     return {"stale": len(stale), "chunks": len(chunks), "tasks": sent}
 
 
-@app.task(name=TASK_RECORD_EVENTS, max_retries=_max_retries(), **RETRY_OPTIONS)
-@delivery_guard
+@app.task(name=TASK_RECORD_EVENTS, base=RecgenTask, bind=True)
 def record_events(self: Task, events: list[dict[str, Any]]) -> dict[str, Any]:
     return record_job(context(), events=events)

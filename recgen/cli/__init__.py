@@ -44,21 +44,14 @@ def _root(
 
 
 def main() -> None:
-    """Console entry point: expected failures end in one clear line, not a traceback."""
+    """Console entry point: expected failures end in one clear line, not a traceback.
+
+    Typer runs standalone: it prints usage errors with the usage (exit 2) and handles its own
+    exit and abort. Since typer 0.26 those are typer's vendored click exceptions, not click's,
+    so catching click's here would miss them.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except RecgenError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.secho("aborted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        from click import ClickException
-
-        if isinstance(exc, ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

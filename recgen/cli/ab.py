@@ -16,8 +16,6 @@ from recgen.cli.common import open_store
 from recgen.core.config import get_settings
 from recgen.core.errors import DataFileError
 from recgen.experiments.exposures import ExposureDrainer
-from recgen.experiments.simulation import run_in_store
-from recgen.experiments.simulator import Simulator
 from recgen.store.db import check_connection, make_engine, session_factory
 from recgen.store.migrate import upgrade
 
@@ -58,6 +56,9 @@ def simulate_cmd(
     ] = None,
 ) -> None:
     """Run a generated-vs-stock experiment end to end on simulated users and print the report."""
+    from recgen.experiments.simulation import run_in_store
+    from recgen.experiments.simulator import Simulator
+
     settings = get_settings()
     styles = settings.data_dir / "myntra" / "styles.csv"
     if not styles.is_file():

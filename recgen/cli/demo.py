@@ -10,7 +10,7 @@ import typer
 from tqdm import tqdm
 
 from recgen.core.config import get_settings
-from recgen.demo.run import DemoConfig, run_demo
+from recgen.demo.config import DemoConfig
 
 _DEFAULTS = DemoConfig()
 
@@ -26,6 +26,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed for the simulation and generation.")] = 0,
 ) -> None:
     """Run the whole pipeline on the embedded defaults and write an HTML report."""
+    from recgen.demo.run import run_demo
+
     bars: list[tqdm[None]] = []
 
     def progress(stage: str, total: int) -> Callable[[int], None]:

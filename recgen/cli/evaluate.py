@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
 
 from recgen.catalog.split import is_validation
@@ -28,6 +27,8 @@ def image_cmd(
     baseline: Annotated[Path | None, typer.Option(help="MLP-GAN baseline dir.")] = None,
 ) -> None:
     """FID / conditional accuracy / diversity / personalization uplift vs the real photos."""
+    import torch
+
     from recgen.models.image.classifier import ImageClassifier
     from recgen.models.image.data import load_photos
     from recgen.models.image.evaluate import evaluate_image_engine

@@ -8,7 +8,6 @@ import typer
 
 from recgen.cli.common import open_store
 from recgen.core.config import get_settings
-from recgen.profiles.rebuild import photo_embedder, rebuild_indexes
 
 app = typer.Typer(help="FAISS indexes and user profiles.", no_args_is_help=True)
 
@@ -19,6 +18,8 @@ def rebuild_cmd(
     recompute_items: Annotated[bool, typer.Option(help="Re-embed every product.")] = False,
 ) -> None:
     """Rebuild everything from SQL; files are replaced atomically, with manifests."""
+    from recgen.profiles.rebuild import photo_embedder, rebuild_indexes
+
     settings = get_settings()
     index_dir = settings.index_dir
     report = rebuild_indexes(

@@ -9,7 +9,6 @@ from tqdm import tqdm
 
 from recgen.cli.common import open_store
 from recgen.core.errors import RecgenError
-from recgen.experiments.simulator import Simulator, store_population
 from recgen.store.db import session_scope
 from recgen.store.repos.products import iter_products
 
@@ -28,6 +27,8 @@ def users_cmd(
     batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 5000,
 ) -> None:
     """Simulate users over the loaded catalog and store them with their events (idempotent)."""
+    from recgen.experiments.simulator import Simulator, store_population
+
     factory = open_store()
     with session_scope(factory) as session:
         products = list(iter_products(session))

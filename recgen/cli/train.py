@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import torch
 import typer
 
 from recgen.catalog.styles import read_styles
@@ -29,6 +28,8 @@ def image_cmd(
 ) -> None:
     """Train the image classifier (gate), the cGAN (and choose its latent truncation) and the
     MLP-GAN baseline; write model cards."""
+    import torch
+
     from recgen.models.image import recipe
 
     settings = get_settings()

@@ -24,6 +24,7 @@ from recgen.catalog.ingest import load_catalog
 from recgen.catalog.split import is_validation
 from recgen.core.config import Settings
 from recgen.core.errors import DataFileError
+from recgen.demo.config import DemoConfig
 from recgen.demo.page import ArmResult, FeedCard, UserSection, render_page
 from recgen.experiments.simulation import simulate
 from recgen.experiments.simulator import Simulator, SimUser, store_population
@@ -41,18 +42,6 @@ DATA_HELP = (
     "Product Images (Small)' dataset, Kaggle; see README 'Data')."
 )
 PHOTOS_IN_CATALOG = 8309  # products of styles.csv with a photo; sizes the demo's sample
-
-
-@dataclass(frozen=True, slots=True)
-class DemoConfig:
-    products: int = 1200  # a hash-sampled slice of the products with photos
-    users: int = 400  # k-means wants >= 39 points per persona
-    views_per_user: float = 12.0
-    feed_users: int = 60
-    report_users: int = 6
-    personas: int = 8
-    ab_users: int = 20_000
-    seed: int = 0
 
 
 @dataclass(slots=True)

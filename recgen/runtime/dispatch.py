@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from celery import Celery
 
 from recgen.core.types import AssetKind
 from recgen.jobs.names import TASK_GENERATE_ASSETS, TASK_RECORD_EVENTS, TASK_REFRESH_FEED
-
-if TYPE_CHECKING:
-    pass
 
 ALL_KINDS: tuple[AssetKind, ...] = ("text", "image")
 
@@ -58,18 +56,6 @@ def generation_kwargs(
         "product_ids": [int(p) for p in product_ids],
         "kinds": list(dict.fromkeys(kinds)),
     }
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 class CeleryDispatcher:
@@ -107,14 +93,25 @@ class InProcessDispatcher:
     """The embedded default: the same jobs in a thread pool, statuses kept in memory.
 
     ``runner`` is built lazily on first use so constructing the API does not load models.
+    Like a result backend with expiry, only the newest ``keep_results`` finished tasks are
+    remembered (a long-running API submits a task per feed miss); an older id answers
+    ``PENDING``, as Celery does for an expired or unknown one. Unfinished tasks are all kept.
     """
 
-    def __init__(self, runner_factory: Callable[[], JobRunner], max_workers: int = 2) -> None:
+    def __init__(
+        self,
+        runner_factory: Callable[[], JobRunner],
+        max_workers: int = 2,
+        keep_results: int = 1000,
+    ) -> None:
         self._runner_factory = runner_factory
         self._runner: JobRunner | None = None
         self._runner_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="recgen-job")
-        self._futures: dict[str, Future[Any]] = {}
+        self._keep_results = keep_results
+        self._futures_lock = threading.Lock()
+        self._unfinished: dict[str, Future[Any]] = {}
+        self._finished: OrderedDict[str, Future[Any]] = OrderedDict()
 
     def _run(self, name: str, kwargs: Mapping[str, Any]) -> Any:
         with self._runner_lock:
@@ -125,8 +122,22 @@ class InProcessDispatcher:
 
     def _submit(self, name: str, kwargs: Mapping[str, Any]) -> str:
         task_id = str(uuid.uuid4())
-        self._futures[task_id] = self._pool.submit(self._run, name, kwargs)
+        future = self._pool.submit(self._run, name, kwargs)
+        with self._futures_lock:
+            self._unfinished[task_id] = future
+        # Registered after the insert: a future already done runs the callback right here.
+        future.add_done_callback(lambda _: self._finish(task_id))
         return task_id
+
+    def _finish(self, task_id: str) -> None:
+        with self._futures_lock:
+            self._finished[task_id] = self._unfinished.pop(task_id)
+            while len(self._finished) > self._keep_results:
+                self._finished.popitem(last=False)
+
+    def _future(self, task_id: str) -> Future[Any] | None:
+        with self._futures_lock:
+            return self._unfinished.get(task_id) or self._finished.get(task_id)
 
     def submit_generation(
         self, user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind] = ALL_KINDS
@@ -140,9 +151,9 @@ class InProcessDispatcher:
         return self._submit(TASK_RECORD_EVENTS, {"events": [dict(e) for e in events]})
 
     def task_status(self, task_id: str) -> tuple[str, Any]:
-        future = self._futures.get(task_id)
+        future = self._future(task_id)
         if future is None:
-            return "PENDING", None  # what Celery says for an unknown id, too
+            return "PENDING", None  # what Celery says for an unknown or expired id, too
         if future.running():
             return "STARTED", None
         if not future.done():

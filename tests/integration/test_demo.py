@@ -8,7 +8,8 @@ import pytest
 
 from recgen.core.config import load_settings
 from recgen.core.errors import DataFileError
-from recgen.demo.run import DemoConfig, run_demo
+from recgen.demo.config import DemoConfig
+from recgen.demo.run import run_demo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

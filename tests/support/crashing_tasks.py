@@ -11,10 +11,9 @@ import os
 from celery import Task
 
 from workers.app import app
-from workers.tasks import delivery_guard
+from workers.tasks import RecgenTask
 
 
-@app.task(name="recgen.tests.crash_worker", bind=True)
-@delivery_guard
+@app.task(name="recgen.tests.crash_worker", base=RecgenTask, bind=True)
 def crash_worker(self: Task) -> None:
     os._exit(1)

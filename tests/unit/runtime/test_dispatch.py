@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +41,28 @@ def test_in_process_dispatcher_runs_jobs_and_reports_states() -> None:
         TASK_GENERATE_ASSETS,
         {"user_id": 3, "product_ids": [10, 11], "kinds": ["text"]},
     ) in calls
+
+
+def test_in_process_dispatcher_keeps_a_bounded_number_of_finished_results() -> None:
+    class Result:  # weak-referenceable, so a dropped result can be seen to be freed
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+    made: list[weakref.ref[Result]] = []
+
+    def runner(name: str, kwargs: Mapping[str, Any]) -> Any:
+        result = Result(int(kwargs["user_id"]))
+        made.append(weakref.ref(result))
+        return result
+
+    dispatcher = InProcessDispatcher(lambda: runner, max_workers=2, keep_results=5)
+    ids = [dispatcher.submit_refresh(n) for n in range(200)]
+    dispatcher.shutdown(wait=True)
+    known = [i for i in ids if dispatcher.task_status(i)[0] != "PENDING"]
+    assert known == ids[-5:]  # the newest results, like a result backend's expiry
+    assert [dispatcher.task_status(i)[1].n for i in known] == list(range(195, 200))
+    gc.collect()
+    assert sum(ref() is not None for ref in made) == 5  # the older results were let go
 
 
 def test_generation_kwargs_validates_kinds() -> None:

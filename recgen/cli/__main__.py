@@ -1,0 +1,5 @@
+"""``python -m recgen.cli``: the ``recgen`` command without the installed console script."""
+
+from recgen.cli import main
+
+main()
