@@ -6,15 +6,20 @@ import time
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from recgen.api.app import Overrides, create_app
 from recgen.api.state import AppState
+from recgen.core.config import Settings
+from recgen.core.keys import asset_key
 from recgen.core.types import GateResult
 from recgen.experiments.assignment import assign
-from recgen.generation.cache import Feed, FeedItem, RedisAssetCache, asset_key
+from recgen.generation.cache import Feed, FeedItem, RedisAssetCache
 from recgen.store.db import session_scope
 from recgen.store.models import ExposureRow
+from tests.integration.api.conftest import ADMIN_KEY
 from tests.support.api import RecordingDispatcher
 
 pytestmark = pytest.mark.integration
@@ -203,3 +208,19 @@ def test_assets_have_etags_and_revalidate(api: TestClient, cache: RedisAssetCach
     assert api.get(f"/v1/assets/{key('text', 104)}").text == "hello"
     missing = api.get(f"/v1/assets/{key('text', 105)}")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_a_prefix_written_with_its_colon_names_the_keys_the_cache_wrote(
+    settings: Settings, dispatcher: RecordingDispatcher
+) -> None:
+    tenant = settings.model_copy(update={"cache_prefix": settings.cache_prefix + ":"})
+    conn: redis.Redis[bytes] = redis.Redis.from_url(tenant.redis_url)
+    cache = RedisAssetCache(conn, tenant.cache_prefix, ttl=60, jitter=0.0)
+    cache.put_many({key("text", 104): b"hello"})
+    app = create_app(tenant, Overrides(dispatcher=dispatcher))  # type: ignore[arg-type]
+    try:
+        with TestClient(app, headers={"X-API-Key": ADMIN_KEY}) as client:
+            assert client.get(f"/v1/assets/{key('text', 104)}").text == "hello"
+    finally:
+        cache.purge()
+        conn.close()
