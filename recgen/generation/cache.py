@@ -1,17 +1,19 @@
 """The asset cache: generated texts (UTF-8) and images (PNG bytes), per-user feeds, locks.
 
+Assets are addressed by their logical key, :func:`recgen.core.keys.asset_key`: provenance is
+*in* the key (kind, model version, product, and the user or persona it was made for), so a
+model upgrade changes every key and an old asset can never be served for a new model. Every
+key and payload format the cache writes is defined in :mod:`recgen.core.keys`.
+
 Interface (both backends implement :class:`AssetCache`):
 
-- ``asset_key(kind, product_id, *, model_version, user_id=None, persona_id=None) -> str``:
-  the logical key of one asset. Provenance is *in* the key (kind, model version, product,
-  and the user or persona it was made for), so a model upgrade changes every key and an old
-  asset can never be served for a new model.
 - ``get_many(keys) -> {key: bytes | None}``, ``missing(keys) -> [key]`` (existence only, no
   payload transfer), ``put_many({key: bytes})`` (one pipelined round trip; each key gets
   ``ttl`` seconds +/- ``jitter`` so a batch written together does not expire together).
 - ``get_feed(user_id) -> Feed | None``, ``put_feed(feed)``, ``put_feeds(feeds)`` (pipelined),
   ``feed_age(user_id) -> seconds | None``, ``feed_ages(user_ids)`` (pipelined, no bodies read).
-  A :class:`Feed` is JSON (never pickle); an item with ``text_key``/``image_key`` None means
+  A :class:`Feed` is JSON in the :class:`recgen.core.keys.FeedPayload` format (never
+  pickle), validated when read; an item with ``text_key``/``image_key`` None means
   "serve the stock title/photo" (generation failed or its gate rejected the asset).
 - ``acquire(key, ttl) -> bool`` / ``release(key)``: a stampede lock (``SET NX PX``); only the
   holder's token can release it, and it expires by itself if the holder dies.
