@@ -51,8 +51,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import git_commit, scratch_database
+from recgen.core.keys import asset_key
 from recgen.core.types import Product
-from recgen.generation.cache import Feed, FeedItem, RedisAssetCache, asset_key
+from recgen.generation.cache import Feed, FeedItem, RedisAssetCache
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import utcnow

@@ -17,6 +17,7 @@ from celery import Task
 from sqlalchemy.exc import OperationalError
 
 from recgen.core.errors import RecgenError, StoreUnavailableError
+from recgen.core.keys import delivery_key, prefixed
 from recgen.core.types import AssetKind
 from recgen.jobs.functions import generate_assets as generate_job
 from recgen.jobs.functions import record_events as record_job
@@ -55,7 +56,7 @@ def _deliveries(task_id: str, retries: int) -> int:
     global _counter
     if _counter is None:
         _counter = redis.Redis.from_url(settings().redis_url, socket_timeout=5)
-    key = f"{settings().cache_prefix}:deliveries:{task_id}:{retries}"
+    key = prefixed(settings().cache_prefix, delivery_key(task_id, retries))
     pipe = _counter.pipeline()
     pipe.incr(key)
     pipe.expire(key, DELIVERY_COUNT_TTL_S)

@@ -38,6 +38,7 @@ from recgen.api.routes import (
 from recgen.api.services.feed import FeedReader
 from recgen.api.state import AppState, ExperimentCache, KeyCache, RecentFeeds, StockCatalog
 from recgen.core.config import ConfigError, Settings, get_settings
+from recgen.core.keys import exposure_stream
 from recgen.experiments.exposures import ExposureDrainer
 from recgen.generation.cache import AssetCache, build_cache
 from recgen.runtime.bootstrap import build_dispatcher
@@ -73,7 +74,7 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
     redis_sync: redis.Redis[bytes] = redis.Redis.from_url(
         settings.redis_url, socket_timeout=5, socket_connect_timeout=5
     )
-    stream = f"{settings.cache_prefix}:{settings.exposure_stream}"
+    stream = exposure_stream(settings)
     cache = overrides.cache or build_cache(settings)
     return AppState(
         settings=settings,

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recgen.api.errors import ApiError, error_response
+from recgen.core.keys import prefixed, rate_key
 
 
 class BodyTooLarge(HTTPException):
@@ -83,7 +84,7 @@ class RateLimiter:
         """Count ``cost`` requests for ``key_name``; raise ApiError(429) over the budget."""
         now = time.time()
         window = int(now // self.WINDOW_S)
-        slot = f"{self._prefix}:rate:generate:{key_name}:{window}"
+        slot = prefixed(self._prefix, rate_key(key_name, window))
         pipe = self._client.pipeline()
         pipe.incrby(slot, cost)
         pipe.expire(slot, 2 * self.WINDOW_S)

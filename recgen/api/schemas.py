@@ -4,12 +4,12 @@ routes; limits fixed by the contract live here so they show in the OpenAPI schem
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import Path
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from recgen.core.types import ARMS
+from recgen.core.types import ARMS, Content
 from recgen.runtime.dispatch import ALL_KINDS
 
 Kind = Literal["text", "image"]
@@ -67,26 +67,67 @@ class EventsAccepted(BaseModel):
     task_id: str | None
 
 
-class FeedItemOut(BaseModel):
+class FeedItemOut(Strict):
     product_id: int
-    exposure_id: str
-    content: Literal["generated", "stock"]
-    title: str
-    text: str
-    text_source: Literal["generated", "stock"]
-    image_url: str | None
-    image_source: Literal["generated", "stock"] | None
+    exposure_id: str = Field(
+        description="The id this item's exposure is logged under: send it with its events."
+    )
+    content: Content = Field(description="generated when its text or its image is generated")
+    title: str = Field(description="The stock title")
+    text: str = Field(description="The generated description, else the stock title")
+    text_source: Content
+    image_url: str | None = Field(description="None when there is no image to show")
+    image_source: Content | None
+
+    @model_validator(mode="after")
+    def _sources_agree(self) -> Self:
+        if (self.content == "generated") != ("generated" in (self.text_source, self.image_source)):
+            raise ValueError("content is generated exactly when the text or image is")
+        if (self.image_url is None) != (self.image_source is None):
+            raise ValueError("an image has a source, and only an image has one")
+        if self.text_source == "stock" and self.text != self.title:
+            raise ValueError("stock text is the title")
+        return self
 
 
-class FeedOut(BaseModel):
+FeedState = Literal["ready", "refreshing", "degraded"]
+
+
+class FeedOut(Strict):
+    """The user's feed; every item shown is logged as an exposure.
+
+    The feed route writes this JSON itself (pydantic serialization would cost the hot path);
+    the validators state what each state means, and the tests hold the route's bodies to them.
+    """
+
     user_id: int
-    # degraded: Redis is unreachable; stock content, exposures not logged.
-    state: Literal["ready", "refreshing", "degraded"]
-    experiment_id: int | None
-    arm: str | None
-    generated_at: float | None
-    model_versions: dict[str, str]
+    state: FeedState = Field(
+        description=(
+            "ready: the cached feed; each item generated or stock, per the arm and the cache. "
+            "refreshing: no feed is cached yet, so no items; a refresh is enqueued (ask again "
+            "after Retry-After). degraded: Redis is down or did not answer in time; stock "
+            "content for the products this API process last served the user (else the "
+            "catalog's first), its exposures logged straight to SQL (lost only when the "
+            "database is down too)."
+        )
+    )
+    experiment_id: int | None = Field(description="The running experiment the user is in")
+    arm: str | None = Field(description="The user's arm; None outside any experiment")
+    generated_at: float | None = Field(description="When the feed was made (Unix seconds)")
+    model_versions: dict[str, str] = Field(description="The models the feed was made with")
     items: list[FeedItemOut]
+
+    @model_validator(mode="after")
+    def _state_agrees(self) -> Self:
+        if (self.state == "ready") != (self.generated_at is not None):
+            raise ValueError("only a ready feed was generated (generated_at)")
+        if self.state != "ready" and self.model_versions:
+            raise ValueError("only a ready feed has model versions")
+        if self.state == "refreshing" and self.items:
+            raise ValueError("a refreshing feed has no items")
+        if self.state == "degraded" and any(item.content != "stock" for item in self.items):
+            raise ValueError("a degraded feed shows stock content only")
+        return self
 
 
 class ExperimentCreate(Strict):

@@ -15,6 +15,7 @@ from recgen.catalog.styles import read_styles
 from recgen.cli.common import open_store
 from recgen.core.config import get_settings
 from recgen.core.errors import DataFileError
+from recgen.core.keys import exposure_stream
 from recgen.experiments.exposures import ExposureDrainer
 from recgen.store.db import check_connection, make_engine, session_factory
 from recgen.store.migrate import upgrade
@@ -106,7 +107,7 @@ def drain_cmd(
     drainer = ExposureDrainer(
         client,
         open_store(),
-        stream=f"{settings.cache_prefix}:{settings.exposure_stream}",
+        stream=exposure_stream(settings),
         batch=settings.exposure_drain_batch,
     )
     written = drainer.drain_all()

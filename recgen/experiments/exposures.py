@@ -2,9 +2,8 @@
 
 The feed appends one entry per response to a Redis stream in the same atomic call that reads the
 user's content (see ``recgen.api.services.feed``), so logging costs no extra round trip and no SQL.
-An entry is ``{"u": user, "e": experiment|null, "a": arm|null, "t": unix seconds,
-"i": [[exposure id, product id, "generated"|"stock", served asset keys|null], ...]}``.
-A drainer moves entries to the ``exposures`` table in batches through a consumer group:
+An entry is a :class:`recgen.core.keys.ExposureEntry`. A drainer moves entries to the
+``exposures`` table in batches through a consumer group:
 
 * an entry is deleted from the stream only after the SQL transaction holding its rows commits;
 * a drainer that dies mid-batch leaves its entries pending; another drainer claims them after
@@ -14,7 +13,7 @@ A drainer moves entries to the ``exposures`` table in batches through a consumer
 Guarantee: every exposure whose feed response was sent is in Redis before the response leaves
 (the XADD is in the script the response waits for; if it fails the request fails) and reaches
 SQL exactly once as long as Redis keeps the entry (with AOF ``appendfsync everysec`` a Redis
-crash can lose at most the last second). Malformed entries go to ``<stream>:dead`` for a human.
+crash can lose at most the last second). Malformed entries go to a dead-letter stream for a human.
 When Redis itself is down the feed serves stock content and writes its entry straight to SQL
 (:func:`store_entry`); if the database is down too, that one response's exposures are lost and
 logged as an error.
@@ -28,31 +27,34 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from recgen.core.keys import (
+    EXPOSURE_DRAIN_GROUP,
+    EXPOSURE_ENTRY,
+    ExposureEntry,
+    dead_letter_stream,
+)
 from recgen.store.db import session_scope
 from recgen.store.repos.experiments import add_exposures
 
 log = logging.getLogger(__name__)
-
-DRAIN_GROUP = "recgen-exposure-drain"
 # PostgreSQL allows 65,535 bind parameters per statement; 8 columns x 2,000 rows stays clear.
 _INSERT_CHUNK = 2000
 
 
-def exposure_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows for ``add_exposures`` from an entry (the format in the module doc)."""
-    served_at = datetime.fromtimestamp(float(entry["t"]), UTC)
+def exposure_rows(entry: ExposureEntry) -> list[dict[str, Any]]:
+    """Rows for ``add_exposures`` from an entry."""
+    served_at = datetime.fromtimestamp(entry["t"], UTC)
     return [
         {
-            "id": str(eid),
-            "experiment_id": None if entry["e"] is None else int(entry["e"]),
-            "user_id": int(entry["u"]),
-            "product_id": int(pid),
-            "arm": None if entry["a"] is None else str(entry["a"]),
-            "content": str(content),
+            "id": eid,
+            "experiment_id": entry["e"],
+            "user_id": entry["u"],
+            "product_id": pid,
+            "arm": entry["a"],
+            "content": content,
             "asset_key": key,
             "served_at": served_at,
         }
@@ -61,14 +63,17 @@ def exposure_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def decode_entry(payload: bytes) -> list[dict[str, Any]]:
-    """Rows for ``add_exposures``; raises ValueError on a malformed entry."""
+    """Rows for ``add_exposures``; raises ValueError on a malformed entry.
+
+    The serving script writes ids as strings (Lua formats them): parsing makes them ints.
+    """
     try:
-        return exposure_rows(orjson.loads(payload))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        return exposure_rows(EXPOSURE_ENTRY.validate_json(payload))
+    except (ValueError, OverflowError, OSError) as exc:  # a ValidationError, or a bad "t"
         raise ValueError(f"malformed exposure entry: {exc}") from exc
 
 
-def store_entry(sessions: sessionmaker[Session], entry: dict[str, Any]) -> int:
+def store_entry(sessions: sessionmaker[Session], entry: ExposureEntry) -> int:
     """Write one entry's exposures to SQL directly, for when the stream (Redis) is down."""
     with session_scope(sessions) as session:
         return add_exposures(session, exposures=exposure_rows(entry))
@@ -99,7 +104,7 @@ class ExposureDrainer:
         if self._group_ready:
             return
         try:
-            self._redis.xgroup_create(self._stream, DRAIN_GROUP, id="0", mkstream=True)
+            self._redis.xgroup_create(self._stream, EXPOSURE_DRAIN_GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -109,7 +114,7 @@ class ExposureDrainer:
         # Entries a dead drainer left pending come first, then new ones.
         claimed = self._redis.xautoclaim(
             self._stream,
-            DRAIN_GROUP,
+            EXPOSURE_DRAIN_GROUP,
             self._consumer,
             self._claim_idle_ms,
             "0-0",
@@ -118,7 +123,10 @@ class ExposureDrainer:
         entries: list[tuple[bytes, dict[bytes, bytes]]] = [e for e in claimed[1] if e[1]]
         if len(entries) < self._batch:
             fresh = self._redis.xreadgroup(
-                DRAIN_GROUP, self._consumer, {self._stream: ">"}, count=self._batch - len(entries)
+                EXPOSURE_DRAIN_GROUP,
+                self._consumer,
+                {self._stream: ">"},
+                count=self._batch - len(entries),
             )
             for _stream, stream_entries in fresh or []:
                 entries.extend(stream_entries)
@@ -145,8 +153,8 @@ class ExposureDrainer:
         ids = [entry_id for entry_id, _ in entries]
         pipe = self._redis.pipeline(transaction=True)
         for fields in dead:
-            pipe.xadd(f"{self._stream}:dead", fields)
-        pipe.xack(self._stream, DRAIN_GROUP, *ids)
+            pipe.xadd(dead_letter_stream(self._stream), fields)
+        pipe.xack(self._stream, EXPOSURE_DRAIN_GROUP, *ids)
         pipe.xdel(self._stream, *ids)
         pipe.execute()
         return len(entries), written

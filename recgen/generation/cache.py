@@ -1,17 +1,19 @@
 """The asset cache: generated texts (UTF-8) and images (PNG bytes), per-user feeds, locks.
 
+Assets are addressed by their logical key, :func:`recgen.core.keys.asset_key`: provenance is
+*in* the key (kind, model version, product, and the user or persona it was made for), so a
+model upgrade changes every key and an old asset can never be served for a new model. Every
+key and payload format the cache writes is defined in :mod:`recgen.core.keys`.
+
 Interface (both backends implement :class:`AssetCache`):
 
-- ``asset_key(kind, product_id, *, model_version, user_id=None, persona_id=None) -> str``:
-  the logical key of one asset. Provenance is *in* the key (kind, model version, product,
-  and the user or persona it was made for), so a model upgrade changes every key and an old
-  asset can never be served for a new model.
 - ``get_many(keys) -> {key: bytes | None}``, ``missing(keys) -> [key]`` (existence only, no
   payload transfer), ``put_many({key: bytes})`` (one pipelined round trip; each key gets
   ``ttl`` seconds +/- ``jitter`` so a batch written together does not expire together).
 - ``get_feed(user_id) -> Feed | None``, ``put_feed(feed)``, ``put_feeds(feeds)`` (pipelined),
   ``feed_age(user_id) -> seconds | None``, ``feed_ages(user_ids)`` (pipelined, no bodies read).
-  A :class:`Feed` is JSON (never pickle); an item with ``text_key``/``image_key`` None means
+  A :class:`Feed` is JSON in the :class:`recgen.core.keys.FeedPayload` format (never
+  pickle), validated when read; an item with ``text_key``/``image_key`` None means
   "serve the stock title/photo" (generation failed or its gate rejected the asset).
 - ``acquire(key, ttl) -> bool`` / ``release(key)``: a stampede lock (``SET NX PX``); only the
   holder's token can release it, and it expires by itself if the holder dies.
@@ -26,24 +28,32 @@ Interface (both backends implement :class:`AssetCache`):
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
 
 import redis
 
-from recgen.core.types import AssetKind, GateResult
+from recgen.core.keys import (
+    FEED,
+    FEED_PAYLOAD,
+    FEEDS_REFRESHED,
+    FeedPayload,
+    GatePayload,
+    feed_key,
+    gate_of,
+    gate_payload,
+    lock_key,
+    namespace,
+)
+from recgen.core.types import GateResult
 
 if TYPE_CHECKING:
     from recgen.core.config import Settings
-
-MAX_KEY_LENGTH = 256  # generated_assets.cache_key is VARCHAR(256)
 
 # Release only our own lock: a lock that expired and was re-acquired by another worker must
 # not be deleted by the first holder finishing late.
@@ -66,37 +76,6 @@ return 0
 """
 
 
-def asset_key(
-    kind: AssetKind,
-    product_id: int,
-    *,
-    model_version: str,
-    user_id: int | None = None,
-    persona_id: int | None = None,
-) -> str:
-    """``asset:{kind}:{model_version}:p{product}:{u<user>|s<persona>|any}``.
-
-    The model version is percent-quoted so that no version string can forge another key.
-    """
-    if kind not in ("text", "image"):
-        raise ValueError(f"kind must be 'text' or 'image', got {kind!r}")
-    if user_id is not None and persona_id is not None:
-        raise ValueError("an asset is made for a user or for a persona, not both")
-    if not model_version:
-        raise ValueError("model_version is required: it keeps upgraded models from stale keys")
-    owner = (
-        f"u{user_id}"
-        if user_id is not None
-        else f"s{persona_id}"
-        if persona_id is not None
-        else "any"
-    )
-    key = f"asset:{kind}:{quote(model_version, safe='.-_+')}:p{int(product_id)}:{owner}"
-    if len(key) > MAX_KEY_LENGTH:
-        raise ValueError(f"asset key longer than {MAX_KEY_LENGTH} characters: {key[:60]}...")
-    return key
-
-
 @dataclass(frozen=True, slots=True)
 class FeedItem:
     """One product of a feed. A None key means: serve the stock content for that kind."""
@@ -117,36 +96,53 @@ class Feed:
     items: tuple[FeedItem, ...] = field(default_factory=tuple)
 
     def to_json(self) -> bytes:
-        body = asdict(self)
-        body["model_versions"] = dict(self.model_versions)
-        return json.dumps(body, separators=(",", ":")).encode()
+        payload: FeedPayload = {
+            "user_id": self.user_id,
+            "generated_at": self.generated_at,
+            "model_versions": dict(self.model_versions),
+            "items": [
+                {
+                    "product_id": item.product_id,
+                    "text_key": item.text_key,
+                    "image_key": item.image_key,
+                    "persona_id": item.persona_id,
+                    "text_gate": _gate_payload(item.text_gate),
+                    "image_gate": _gate_payload(item.image_gate),
+                }
+                for item in self.items
+            ],
+        }
+        return FEED_PAYLOAD.dump_json(payload)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Feed:
-        body = json.loads(raw)
-
-        def gate(value: dict[str, Any] | None) -> GateResult | None:
-            if value is None:
-                return None
-            return GateResult(passed=bool(value["passed"]), reasons=tuple(value["reasons"]))
-
+        """Parse (and validate) a feed as :meth:`to_json` wrote it."""
+        body = FEED_PAYLOAD.validate_json(raw)
         items = tuple(
             FeedItem(
-                product_id=int(item["product_id"]),
+                product_id=item["product_id"],
                 text_key=item["text_key"],
                 image_key=item["image_key"],
                 persona_id=item["persona_id"],
-                text_gate=gate(item["text_gate"]),
-                image_gate=gate(item["image_gate"]),
+                text_gate=_gate(item["text_gate"]),
+                image_gate=_gate(item["image_gate"]),
             )
             for item in body["items"]
         )
         return cls(
-            user_id=int(body["user_id"]),
-            generated_at=float(body["generated_at"]),
-            model_versions=dict(body["model_versions"]),
+            user_id=body["user_id"],
+            generated_at=body["generated_at"],
+            model_versions=body["model_versions"],
             items=items,
         )
+
+
+def _gate_payload(gate: GateResult | None) -> GatePayload | None:
+    return None if gate is None else gate_payload(gate)
+
+
+def _gate(payload: GatePayload | None) -> GateResult | None:
+    return None if payload is None else gate_of(payload)
 
 
 class AssetCache(Protocol):
@@ -201,14 +197,14 @@ class RedisAssetCache:
         seed: int | None = None,
     ) -> None:
         self._r = client
-        self._prefix = prefix.rstrip(":")
+        self._namespace = namespace(prefix)
         self._ttl = _TtlPolicy(ttl, jitter, seed)
         self._token = uuid.uuid4().hex
         self._release = client.register_script(_RELEASE_SCRIPT)
         self._acquire = client.register_script(_ACQUIRE_SCRIPT)
 
     def _k(self, key: str) -> str:
-        return f"{self._prefix}:{key}"
+        return self._namespace + key
 
     def get_many(self, keys: Sequence[str]) -> dict[str, bytes | None]:
         if not keys:
@@ -233,7 +229,7 @@ class RedisAssetCache:
         pipe.execute()
 
     def _feed_key(self, user_id: int) -> str:
-        return self._k(f"feed:{int(user_id)}")
+        return self._k(feed_key(user_id))
 
     def get_feed(self, user_id: int) -> Feed | None:
         raw = self._r.get(self._feed_key(user_id))
@@ -249,7 +245,7 @@ class RedisAssetCache:
         pipe = self._r.pipeline(transaction=False)
         for feed in feeds:
             pipe.set(self._feed_key(feed.user_id), feed.to_json(), ex=self._ttl.feed_ttl)
-        pipe.zadd(self._k("feeds:refreshed"), {str(f.user_id): f.generated_at for f in feeds})
+        pipe.zadd(self._k(FEEDS_REFRESHED), {str(f.user_id): f.generated_at for f in feeds})
         pipe.execute()
 
     def feed_age(self, user_id: int) -> float | None:
@@ -264,7 +260,7 @@ class RedisAssetCache:
         if not user_ids:
             return {}
         pipe = self._r.pipeline(transaction=False)
-        pipe.zmscore(self._k("feeds:refreshed"), [str(u) for u in user_ids])  # type: ignore[no-untyped-call]
+        pipe.zmscore(self._k(FEEDS_REFRESHED), [str(u) for u in user_ids])  # type: ignore[no-untyped-call]
         for user_id in user_ids:
             pipe.exists(self._feed_key(user_id))
         scores, *present = pipe.execute()
@@ -275,7 +271,7 @@ class RedisAssetCache:
         }
 
     def acquire(self, key: str, ttl: float) -> bool:
-        return bool(self._r.set(self._k(f"lock:{key}"), self._token, nx=True, px=int(ttl * 1000)))
+        return bool(self._r.set(self._k(lock_key(key)), self._token, nx=True, px=int(ttl * 1000)))
 
     def acquire_many(self, keys: Sequence[str], ttl: float, owner: str | None = None) -> list[str]:
         """Try every lock in one round trip; return the keys whose lock we now hold.
@@ -287,18 +283,18 @@ class RedisAssetCache:
         token, px = owner or self._token, int(ttl * 1000)
         pipe = self._r.pipeline(transaction=False)
         for key in keys:
-            self._acquire(keys=[self._k(f"lock:{key}")], args=[token, px], client=pipe)
+            self._acquire(keys=[self._k(lock_key(key))], args=[token, px], client=pipe)
         return [key for key, won in zip(keys, pipe.execute(), strict=True) if won]
 
     def release(self, key: str) -> None:
-        self._release(keys=[self._k(f"lock:{key}")], args=[self._token])
+        self._release(keys=[self._k(lock_key(key))], args=[self._token])
 
     def release_many(self, keys: Sequence[str], owner: str | None = None) -> None:
         if not keys:
             return
         pipe = self._r.pipeline(transaction=False)
         for key in keys:
-            self._release(keys=[self._k(f"lock:{key}")], args=[owner or self._token], client=pipe)
+            self._release(keys=[self._k(lock_key(key))], args=[owner or self._token], client=pipe)
         pipe.execute()
 
     def ping(self) -> bool:
@@ -310,7 +306,7 @@ class RedisAssetCache:
     def purge(self) -> int:
         deleted = 0
         batch: list[bytes] = []
-        for key in self._r.scan_iter(match=f"{self._prefix}:*", count=1000):
+        for key in self._r.scan_iter(match=self._namespace + "*", count=1000):
             batch.append(key)
             if len(batch) >= 1000:
                 deleted += int(self._r.delete(*batch))
@@ -323,7 +319,7 @@ class RedisAssetCache:
         """Feed counts from the refresh-time sorted set and the server's memory and hit
         counters (server-wide: Redis counts hits for every client, not only this cache)."""
         pipe = self._r.pipeline(transaction=False)
-        refreshed = self._k("feeds:refreshed")
+        refreshed = self._k(FEEDS_REFRESHED)
         pipe.zcard(refreshed)
         pipe.zcount(refreshed, time.time() - fresh_within_s, "+inf")
         pipe.info("memory")
@@ -374,7 +370,7 @@ class MemoryAssetCache:
 
     def get_feed(self, user_id: int) -> Feed | None:
         with self._lock:
-            raw = self._get(f"feed:{int(user_id)}")
+            raw = self._get(feed_key(user_id))
         return None if raw is None else Feed.from_json(raw)
 
     def put_feed(self, feed: Feed) -> None:
@@ -383,7 +379,7 @@ class MemoryAssetCache:
     def put_feeds(self, feeds: Sequence[Feed]) -> None:
         with self._lock:
             for feed in feeds:
-                self._set(f"feed:{feed.user_id}", feed.to_json(), self._ttl.feed_ttl)
+                self._set(feed_key(feed.user_id), feed.to_json(), self._ttl.feed_ttl)
 
     def feed_age(self, user_id: int) -> float | None:
         return self.feed_ages([user_id])[user_id]
@@ -398,9 +394,9 @@ class MemoryAssetCache:
 
     def acquire(self, key: str, ttl: float) -> bool:
         with self._lock:
-            if self._get(f"lock:{key}") is not None:
+            if self._get(lock_key(key)) is not None:
                 return False
-            self._set(f"lock:{key}", b"1", ttl)
+            self._set(lock_key(key), b"1", ttl)
             return True
 
     def acquire_many(self, keys: Sequence[str], ttl: float, owner: str | None = None) -> list[str]:
@@ -409,7 +405,7 @@ class MemoryAssetCache:
 
     def release(self, key: str) -> None:
         with self._lock:
-            self._data.pop(f"lock:{key}", None)
+            self._data.pop(lock_key(key), None)
 
     def release_many(self, keys: Sequence[str], owner: str | None = None) -> None:
         for key in keys:
@@ -426,7 +422,7 @@ class MemoryAssetCache:
 
     def stats(self, fresh_within_s: float) -> dict[str, Any]:
         with self._lock:
-            feeds = [self._get(key) for key in list(self._data) if key.startswith("feed:")]
+            feeds = [self._get(key) for key in list(self._data) if key.startswith(FEED)]
         ages = [time.time() - Feed.from_json(raw).generated_at for raw in feeds if raw]
         return {
             "backend": "memory",
@@ -434,11 +430,6 @@ class MemoryAssetCache:
             "feeds_fresh": sum(1 for age in ages if age <= fresh_within_s),
             "entries": len(self._data),
         }
-
-
-def keys_of(items: Iterable[FeedItem]) -> list[str]:
-    """Every asset key a feed refers to (for prefetching a feed's payloads in one MGET)."""
-    return [k for item in items for k in (item.text_key, item.image_key) if k is not None]
 
 
 def build_cache(settings: Settings, *, prefix: str | None = None) -> AssetCache:

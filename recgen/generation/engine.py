@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from recgen.core.keys import asset_key
 from recgen.core.types import (
     AssetKind,
     GateResult,
@@ -32,7 +33,6 @@ from recgen.core.types import (
     Product,
     TextRequest,
 )
-from recgen.generation.cache import asset_key
 
 if TYPE_CHECKING:
     from recgen.core.config import Settings

@@ -17,7 +17,6 @@ Generation of missing assets (:func:`materialise`):
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from recgen.core.keys import GATE_PAYLOAD, gate_of, gate_payload, reject_key
 from recgen.core.types import AssetKind, GateResult, Product, UserEvent
 from recgen.generation.cache import Feed, FeedItem
 from recgen.generation.engine import Asset, AssetJob, Subject
@@ -107,19 +107,6 @@ def subject_for(profile: ProfileLike, profiles: ProfileSource, *, shared: bool) 
     )
 
 
-def _reject_key(key: str) -> str:
-    return f"rejected:{key}"
-
-
-def _encode_gate(gate: GateResult) -> bytes:
-    return json.dumps({"passed": gate.passed, "reasons": list(gate.reasons)}).encode()
-
-
-def _decode_gate(raw: bytes) -> GateResult:
-    body = json.loads(raw)
-    return GateResult(bool(body["passed"]), tuple(body["reasons"]))
-
-
 def materialise(
     ctx: JobContext,
     plan: Sequence[AssetJob],
@@ -138,13 +125,14 @@ def materialise(
     keys = [job.key for job in plan]
     with clock("cache_s"):
         absent = set(ctx.cache.missing(keys))
-        rejected = ctx.cache.get_many([_reject_key(k) for k in absent]) if absent else {}
+        markers = {reject_key(k): k for k in absent}
+        rejected = ctx.cache.get_many(list(markers)) if markers else {}
     outcome.servable.update(k for k in keys if k not in absent)
     outcome.gates.update((k, CACHED_GATE) for k in outcome.servable)
     for marker, raw in rejected.items():
         if raw is not None:
-            key = marker.removeprefix("rejected:")
-            outcome.gates[key] = _decode_gate(raw)
+            key = markers[marker]
+            outcome.gates[key] = gate_of(GATE_PAYLOAD.validate_json(raw))
             absent.discard(key)
     with clock("cache_s"):
         ours = set(ctx.cache.acquire_many(sorted(absent), ctx.lock_ttl_s, owner))
@@ -176,7 +164,7 @@ def _store(ctx: JobContext, assets: Sequence[Asset], outcome: Outcome) -> None:
     payloads = {a.key: a.payload for a in assets if a.servable and a.payload is not None}
     # A rejected asset is remembered (not served) so a deterministic model is not asked again.
     markers = {
-        _reject_key(a.key): _encode_gate(a.gate)
+        reject_key(a.key): GATE_PAYLOAD.dump_json(gate_payload(a.gate))
         for a in assets
         if a.generated and not a.gate.passed
     }

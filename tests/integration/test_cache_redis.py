@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from recgen.core.keys import asset_key
 from recgen.core.types import GateResult
-from recgen.generation.cache import Feed, FeedItem, RedisAssetCache, asset_key
+from recgen.generation.cache import Feed, FeedItem, RedisAssetCache
 
 pytestmark = pytest.mark.integration
 

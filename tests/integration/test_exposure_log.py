@@ -10,7 +10,8 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from recgen.experiments.exposures import DRAIN_GROUP, ExposureDrainer, decode_entry
+from recgen.core.keys import EXPOSURE_DRAIN_GROUP
+from recgen.experiments.exposures import ExposureDrainer, decode_entry
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import ExposureRow
 
@@ -71,11 +72,11 @@ def test_entries_of_a_dead_drainer_are_claimed_by_another(
     first.drain_once()  # creates the group
     conn.xadd(stream, entry(token, 6))  # type: ignore[arg-type]
     # "dies" reads the entry and crashes before writing it.
-    conn.xreadgroup(DRAIN_GROUP, "dies", {stream: ">"}, count=10)
+    conn.xreadgroup(EXPOSURE_DRAIN_GROUP, "dies", {stream: ">"}, count=10)
     healthy = ExposureDrainer(conn, sessions, stream=stream, consumer="lives", claim_idle_ms=0)
     assert healthy.drain_all() == 2
     assert count(sessions, token) == 2
-    assert conn.xpending(stream, DRAIN_GROUP)["pending"] == 0
+    assert conn.xpending(stream, EXPOSURE_DRAIN_GROUP)["pending"] == 0
 
 
 def test_decode_refuses_entries_missing_fields() -> None:

@@ -18,6 +18,7 @@ from recgen.api.deps import V1, StateDep
 from recgen.api.errors import not_found
 from recgen.api.redis_deadline import redis_call
 from recgen.api.schemas import ERRORS, MAX_PRODUCT_ID
+from recgen.core import keys
 
 router = APIRouter(prefix=V1, tags=["assets"])
 CACHE_CONTROL = "public, max-age=86400, immutable"
@@ -38,17 +39,17 @@ def _conditional(request: Request, payload: bytes, media_type: str) -> Response:
     summary="A generated asset by cache key",
 )
 async def get_asset(
-    key: Annotated[str, Path(min_length=1, max_length=256)], request: Request, state: StateDep
+    key: Annotated[str, Path(min_length=1, max_length=keys.MAX_KEY_LENGTH)],
+    request: Request,
+    state: StateDep,
 ) -> Response:
-    kind = key.split(":", 2)[1] if key.startswith("asset:") and key.count(":") >= 2 else None
-    if kind not in ("text", "image"):
+    kind = keys.asset_kind(key)
+    if kind is None:
         raise not_found(
-            f"{key!r} is not an asset key (asset:text:... or asset:image:...)",
-            "key",
-            "not an asset key",
+            f"{key!r} is not the key of a text or image asset", "key", "not an asset key"
         )
     payload = await redis_call(
-        state.redis_async.get(f"{state.settings.cache_prefix}:{key}"),
+        state.redis_async.get(keys.prefixed(state.settings.cache_prefix, key)),
         state.settings.api_redis_timeout_seconds,
     )
     if payload is None:

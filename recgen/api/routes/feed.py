@@ -24,6 +24,7 @@ from recgen.api.errors import ApiError, handle_error
 from recgen.api.schemas import ERRORS, MAX_USER_ID, FeedOut, UserIdPath
 from recgen.api.services.feed import ServedFeed
 from recgen.api.state import AppState
+from recgen.core.keys import ExposureEntry
 from recgen.experiments.assignment import assign
 from recgen.experiments.exposures import store_entry
 
@@ -206,13 +207,16 @@ async def _degraded(
     product_ids = list(recent[:limit]) if recent else await state.stock.default_ids(limit)
     stock = await state.stock.items(product_ids)
     items = []
+    shown: list[tuple[str, int, str, str | None]] = []
     for i, pid in enumerate(p for p in product_ids if p in stock):
         product = stock[pid]
         image_url = stock_image_url(pid) if product.has_image else None
+        exposure_id = f"{token}-{i + 1}"
+        shown.append((exposure_id, pid, "stock", None))
         items.append(
             {
                 "product_id": pid,
-                "exposure_id": f"{token}-{i + 1}",
+                "exposure_id": exposure_id,
                 "content": "stock",
                 "title": product.title,
                 "text": product.title,
@@ -222,12 +226,12 @@ async def _degraded(
             }
         )
     state.metrics.feed_items.labels("stock").inc(len(items))
-    entry = {
+    entry: ExposureEntry = {
         "u": user_id,
         "e": logged_experiment_id,
         "a": arm,
         "t": time.time(),
-        "i": [[item["exposure_id"], item["product_id"], "stock", None] for item in items],
+        "i": shown,
     }
     try:
         await run_in_threadpool(store_entry, state.sessions, entry)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Header, Path
 
 from recgen.api.deps import V1, BackendKey, SessionDep, StateDep
@@ -13,6 +12,7 @@ from recgen.api.errors import ApiError, JsonResponse, problem
 from recgen.api.routes.feed import asset_url
 from recgen.api.schemas import ERRORS, GenerateRequest, TaskAccepted, TaskStatus
 from recgen.api.state import AppState
+from recgen.core import keys
 from recgen.store.repos.products import get_products
 
 router = APIRouter(prefix=V1, tags=["generation"])
@@ -49,11 +49,13 @@ def generate(
         raise ApiError(422, "validation_error", "some product ids are not in the catalog", unknown)
     if idempotency_key is None:
         return _accepted(_submit(state, request))
-    # Keys are per principal: two clients choosing the same key never see each other's task.
-    slot = f"{state.settings.cache_prefix}:idempotency:{principal.name}:{idempotency_key}"
+    slot = keys.prefixed(
+        state.settings.cache_prefix, keys.idempotency_key(principal.name, idempotency_key)
+    )
     fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+    claim: keys.IdempotencyClaim = {"fp": fingerprint, "task": None}
     claimed = state.redis_sync.set(
-        slot, orjson.dumps({"fp": fingerprint, "task": None}), nx=True, ex=IDEMPOTENCY_TTL_S
+        slot, keys.IDEMPOTENCY_CLAIM.dump_json(claim), nx=True, ex=IDEMPOTENCY_TTL_S
     )
     if not claimed:
         return _replay(state.redis_sync.get(slot), fingerprint, idempotency_key)
@@ -62,9 +64,8 @@ def generate(
     except BaseException:
         state.redis_sync.delete(slot)  # let the client retry with the same key
         raise
-    state.redis_sync.set(
-        slot, orjson.dumps({"fp": fingerprint, "task": task_id}), ex=IDEMPOTENCY_TTL_S
-    )
+    done: keys.IdempotencyClaim = {"fp": fingerprint, "task": task_id}
+    state.redis_sync.set(slot, keys.IDEMPOTENCY_CLAIM.dump_json(done), ex=IDEMPOTENCY_TTL_S)
     return _accepted(task_id)
 
 
@@ -85,7 +86,7 @@ def _accepted(task_id: str) -> JsonResponse:
 
 
 def _replay(raw: bytes | None, fingerprint: str, key: str) -> JsonResponse:
-    stored = orjson.loads(raw) if raw else None
+    stored = keys.IDEMPOTENCY_CLAIM.validate_json(raw) if raw else None
     if stored is None or stored["task"] is None:
         raise ApiError(
             409,
@@ -101,7 +102,7 @@ def _replay(raw: bytes | None, fingerprint: str, key: str) -> JsonResponse:
             f"Idempotency-Key {key!r} was used for a different request body",
             [{"loc": "header.Idempotency-Key", "message": "reused with another body"}],
         )
-    return _accepted(str(stored["task"]))
+    return _accepted(stored["task"])
 
 
 @router.get(

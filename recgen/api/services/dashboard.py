@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from recgen.core.keys import asset_key
 from recgen.core.types import AssetKind, ExperimentConfig, GateResult, Product
 from recgen.experiments.analysis import UserOutcomes, build_report
 from recgen.experiments.assignment import assign
-from recgen.generation.cache import AssetCache, Feed, FeedItem, asset_key
+from recgen.generation.cache import AssetCache, Feed, FeedItem
 from recgen.store.models import GeneratedAssetRow, utcnow
 from recgen.store.repos import activity
 from recgen.store.repos import experiments as experiment_repo

@@ -8,9 +8,10 @@ generation job, not one per request). Doing this in Python would take three depe
 trips (feed, assets, exposure log); the script keeps the serving path at one and makes
 "what was shown" and "what was logged" the same decision.
 
-The feed JSON is the engine's :class:`recgen.generation.cache.Feed` format (``to_json``); a
-feed item's key is None when its gate rejected the asset, which means stock content and no
-regeneration.
+The script reads the feed by the field names of :class:`recgen.core.keys.FeedPayload` (what
+:meth:`recgen.generation.cache.Feed.to_json` writes); a feed item's key is None when its gate
+rejected the asset, which means stock content and no regeneration. The exposure entry it
+appends is a :class:`recgen.core.keys.ExposureEntry`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import orjson
 import redis.asyncio as aioredis
 
 from recgen.api.redis_deadline import redis_call
+from recgen.core import keys
 
 _SERVE_SCRIPT = """
 local raw = redis.call('GET', KEYS[1])
@@ -112,7 +113,7 @@ class FeedReader:
         timeout: float,
         regenerate_lock_ms: int = 60_000,
     ) -> None:
-        self._prefix = prefix.rstrip(":") + ":"
+        self._namespace = keys.namespace(prefix)
         self._stream = stream
         self._lock_ms = str(regenerate_lock_ms)
         self._client = client
@@ -122,12 +123,12 @@ class FeedReader:
 
     async def claim_refresh(self, user_id: int) -> bool:
         """True for the first caller in a lock period: only it enqueues a feed refresh."""
-        key = f"{self._prefix}lock:refresh:{int(user_id)}"
+        key = self._namespace + keys.refresh_lock_key(user_id)
         claim = self._client.set(key, b"1", nx=True, px=int(self._lock_ms))
         return bool(await redis_call(claim, self._timeout))
 
     def feed_key(self, user_id: int) -> str:
-        return f"{self._prefix}feed:{int(user_id)}"
+        return self._namespace + keys.feed_key(user_id)
 
     async def serve(
         self,
@@ -143,9 +144,13 @@ class FeedReader:
         """Serve and log the user's feed; None when the user has no feed in the cache."""
         user = int(user_id)
         script = self._script(
-            keys=[self.feed_key(user), self._stream, f"{self._prefix}lock:regenerate:{user}"],
+            keys=[
+                self.feed_key(user),
+                self._stream,
+                self._namespace + keys.regenerate_lock_key(user),
+            ],
             args=[
-                self._prefix,
+                self._namespace,
                 f"{'1' if want_generated else '0'}|{limit}|{user}|"
                 f"{'' if experiment_id is None else experiment_id}|{arm or ''}|{served_at!r}|"
                 f"{token}|{self._lock_ms}|",
@@ -169,11 +174,10 @@ class FeedReader:
                 *[fields] * _ITEM_FIELDS, strict=True
             )
         ]
-        versions = orjson.loads(header[1])
         return ServedFeed(
             generated_at=float(header[0]),
-            # cjson writes an empty Lua table as {}; a feed always has a mapping here.
-            model_versions=dict(versions) if isinstance(versions, dict) else {},
+            # The feed's own model_versions, as cjson encoded them again (an empty one as {}).
+            model_versions=keys.MODEL_VERSIONS.validate_json(header[1]),
             items=items,
             regenerate=[int(p) for p in header[6].split(b",") if p],
             lookups=(int(header[2]), int(header[3]), int(header[4]), int(header[5])),

@@ -2,64 +2,24 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from recgen.api.app import Overrides, create_app
 from recgen.api.state import AppState
-from recgen.core.types import GateResult
-from recgen.experiments.assignment import assign
-from recgen.generation.cache import Feed, FeedItem, RedisAssetCache, asset_key
+from recgen.core.config import Settings
+from recgen.generation.cache import RedisAssetCache
 from recgen.store.db import session_scope
 from recgen.store.models import ExposureRow
+from tests.integration.api.conftest import ADMIN_KEY
 from tests.support.api import RecordingDispatcher
+from tests.support.feeds import key, put_feed, start_experiment, user_in
 
 pytestmark = pytest.mark.integration
-
-
-def key(kind: str, pid: int) -> str:
-    return asset_key(kind, pid, model_version="v1", persona_id=3)  # type: ignore[arg-type]
-
-
-def put_feed(cache: RedisAssetCache, user_id: int) -> None:
-    """101: both assets cached; 102: text key listed but expired; 103: gate rejected both."""
-    cache.put_many(
-        {
-            key("text", 101): b"A navy shirt for your Fall weekends.",
-            key("image", 101): b"\x89PNG fake",
-            key("image", 102): b"\x89PNG 102",
-        }
-    )
-    rejected = GateResult(False, ("off-category",))
-    cache.put_feed(
-        Feed(
-            user_id=user_id,
-            generated_at=time.time(),
-            model_versions={"text": "v1", "image": "v1"},
-            items=(
-                FeedItem(101, key("text", 101), key("image", 101), 3),
-                FeedItem(102, key("text", 102), key("image", 102), 3),
-                FeedItem(103, None, None, 3, rejected, rejected),
-            ),
-        )
-    )
-
-
-def start_experiment(api: TestClient, name: str) -> int:
-    created = api.post("/v1/experiments", json={"name": name})
-    assert created.status_code == 201, created.text
-    experiment_id = int(created.json()["id"])
-    assert api.post(f"/v1/experiments/{experiment_id}/start").status_code == 200
-    return experiment_id
-
-
-def user_in(state: AppState, arm: str) -> int:
-    config = state.experiments.current
-    assert config is not None
-    return next(u for u in range(1000, 2000) if assign(config, u) == arm)
 
 
 def test_generated_arm_serves_cached_assets_and_falls_back_to_stock(
@@ -203,3 +163,19 @@ def test_assets_have_etags_and_revalidate(api: TestClient, cache: RedisAssetCach
     assert api.get(f"/v1/assets/{key('text', 104)}").text == "hello"
     missing = api.get(f"/v1/assets/{key('text', 105)}")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_a_prefix_written_with_its_colon_names_the_keys_the_cache_wrote(
+    settings: Settings, dispatcher: RecordingDispatcher
+) -> None:
+    tenant = settings.model_copy(update={"cache_prefix": settings.cache_prefix + ":"})
+    conn: redis.Redis[bytes] = redis.Redis.from_url(tenant.redis_url)
+    cache = RedisAssetCache(conn, tenant.cache_prefix, ttl=60, jitter=0.0)
+    cache.put_many({key("text", 104): b"hello"})
+    app = create_app(tenant, Overrides(dispatcher=dispatcher))  # type: ignore[arg-type]
+    try:
+        with TestClient(app, headers={"X-API-Key": ADMIN_KEY}) as client:
+            assert client.get(f"/v1/assets/{key('text', 104)}").text == "hello"
+    finally:
+        cache.purge()
+        conn.close()

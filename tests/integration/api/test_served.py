@@ -11,7 +11,8 @@ import pytest
 import redis
 
 from recgen.client import ApiClientError, AsyncClient, Client, Event
-from recgen.generation.cache import Feed, FeedItem, RedisAssetCache, asset_key
+from recgen.core.keys import asset_key
+from recgen.generation.cache import Feed, FeedItem, RedisAssetCache
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.products import upsert_products
 from tests.integration.api.conftest import ADMIN_KEY, PRODUCTS

@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 
 from recgen.api.app import Overrides, create_app
 from recgen.core.config import Settings
-from recgen.generation.cache import Feed, FeedItem, RedisAssetCache, asset_key
+from recgen.core.keys import asset_key
+from recgen.generation.cache import Feed, FeedItem, RedisAssetCache
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.products import upsert_products
 from tests.integration.api.conftest import ADMIN_KEY, PRODUCTS

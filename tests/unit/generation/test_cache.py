@@ -1,33 +1,17 @@
-"""Asset keys, feed serialisation and the in-process cache (same contract as Redis)."""
+"""Feed serialisation and the in-process cache (same contract as Redis)."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from recgen.core.types import GateResult
-from recgen.generation.cache import Feed, FeedItem, MemoryAssetCache, asset_key, keys_of
-
-
-def test_key_carries_provenance_and_changes_with_model_version() -> None:
-    key = asset_key("image", 15970, model_version="cgan-1", persona_id=3)
-    assert key == "asset:image:cgan-1:p15970:s3"
-    assert asset_key("image", 15970, model_version="cgan-2", persona_id=3) != key
-    assert asset_key("text", 15970, model_version="cgan-1", persona_id=3) != key
-    assert asset_key("image", 15970, model_version="cgan-1", user_id=3) == (
-        "asset:image:cgan-1:p15970:u3"
-    )
-
-
-def test_key_rejects_ambiguous_input() -> None:
-    with pytest.raises(ValueError, match="not both"):
-        asset_key("text", 1, model_version="v", user_id=1, persona_id=2)
-    with pytest.raises(ValueError, match="model_version"):
-        asset_key("text", 1, model_version="")
-    # A version cannot smuggle a separator and forge another product's key.
-    forged = asset_key("text", 1, model_version="v:p2:u9")
-    assert forged.count(":") == 4
+from recgen.generation.cache import Feed, FeedItem, MemoryAssetCache
 
 
 def _feed() -> Feed:
@@ -47,7 +31,49 @@ def _feed() -> Feed:
 def test_feed_round_trips_through_json() -> None:
     feed = _feed()
     assert Feed.from_json(feed.to_json()) == feed
-    assert keys_of(feed.items) == ["asset:text:t1:p1:s0"]
+
+
+def test_feed_json_is_the_payload_format_readers_expect() -> None:
+    # What the serving script and feeds written by earlier versions rely on.
+    assert json.loads(_feed().to_json()) == {
+        "user_id": 7,
+        "generated_at": 1_700_000_000.5,
+        "model_versions": {"text": "t1", "image": "i1"},
+        "items": [
+            {
+                "product_id": 1,
+                "text_key": "asset:text:t1:p1:s0",
+                "image_key": None,
+                "persona_id": 0,
+                "text_gate": {"passed": True, "reasons": []},
+                "image_gate": {"passed": False, "reasons": ["blurry"]},
+            },
+            {
+                "product_id": 2,
+                "text_key": None,
+                "image_key": None,
+                "persona_id": None,
+                "text_gate": None,
+                "image_gate": None,
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda body: body.pop("model_versions"),
+        lambda body: body.update(user_id="seven"),
+        lambda body: body["items"][0].update(text_key=15),
+        lambda body: body["items"][0].update(text_gate={"passed": True}),
+    ],
+)
+def test_a_malformed_feed_is_refused_not_half_read(mangle: Callable[[Any], object]) -> None:
+    body = json.loads(_feed().to_json())
+    mangle(body)
+    with pytest.raises(ValidationError):
+        Feed.from_json(json.dumps(body))
 
 
 def test_memory_cache_ttl_jitter_and_expiry() -> None:

@@ -1,0 +1,55 @@
+"""A cached feed with every kind of item, and experiments, for the feed API's tests."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+from recgen.api.state import AppState
+from recgen.core.keys import asset_key
+from recgen.core.types import GateResult
+from recgen.experiments.assignment import assign
+from recgen.generation.cache import Feed, FeedItem, RedisAssetCache
+
+
+def key(kind: str, pid: int) -> str:
+    return asset_key(kind, pid, model_version="v1", persona_id=3)  # type: ignore[arg-type]
+
+
+def put_feed(cache: RedisAssetCache, user_id: int) -> None:
+    """101: both assets cached; 102: text key listed but expired; 103: gate rejected both."""
+    cache.put_many(
+        {
+            key("text", 101): b"A navy shirt for your Fall weekends.",
+            key("image", 101): b"\x89PNG fake",
+            key("image", 102): b"\x89PNG 102",
+        }
+    )
+    rejected = GateResult(False, ("off-category",))
+    cache.put_feed(
+        Feed(
+            user_id=user_id,
+            generated_at=time.time(),
+            model_versions={"text": "v1", "image": "v1"},
+            items=(
+                FeedItem(101, key("text", 101), key("image", 101), 3),
+                FeedItem(102, key("text", 102), key("image", 102), 3),
+                FeedItem(103, None, None, 3, rejected, rejected),
+            ),
+        )
+    )
+
+
+def start_experiment(api: TestClient, name: str) -> int:
+    created = api.post("/v1/experiments", json={"name": name})
+    assert created.status_code == 201, created.text
+    experiment_id = int(created.json()["id"])
+    assert api.post(f"/v1/experiments/{experiment_id}/start").status_code == 200
+    return experiment_id
+
+
+def user_in(state: AppState, arm: str) -> int:
+    config = state.experiments.current
+    assert config is not None
+    return next(u for u in range(1000, 2000) if assign(config, u) == arm)
