@@ -3,7 +3,8 @@
 ``ProfileService`` reads and writes ``user_profiles`` rows through the caller's session (it
 never opens or commits one), keeps the user index current as events arrive, and answers
 ``profile_for`` and ``candidates_for``. The profile arithmetic lives in
-``recgen.profiles.model``; this module adds storage, cold start and retrieval.
+``recgen.profiles.model`` and the candidates path in ``recgen.retrieval.candidates``; this
+module adds storage, cold start and the profiles' side of retrieval.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,7 @@ from recgen.profiles.model import (
     rebuild_profiles,
 )
 from recgen.profiles.personas import Personas
+from recgen.retrieval.candidates import Retriever
 from recgen.retrieval.index import FloatMatrix, VectorIndex, normalize
 from recgen.retrieval.item_vectors import ItemVectors
 from recgen.store.models import UserProfileRow, UserRow
@@ -44,18 +46,17 @@ __all__ = [
     "UserProfile",
     "lookalike_vector",
     "open_service",
-    "rerank_by_popularity",
     "signup_vector",
 ]
 logger = logging.getLogger(__name__)
 DEFAULT_LOOKALIKES = 20
-DEFAULT_POOL = 200
 
 
-def rerank_by_popularity(product_ids: Sequence[int], popularity: Mapping[int, float]
-                         ) -> list[int]:
-    """Most popular first; a stable sort keeps cosine order among equally popular items."""
-    return sorted(product_ids, key=lambda p: -popularity.get(p, 0.0))
+class HasVector(Protocol):
+    """A profile as retrieval sees it (the jobs hand in their own profile type)."""
+
+    @property
+    def vector(self) -> npt.ArrayLike: ...
 
 
 def signup_vector(
@@ -102,24 +103,19 @@ class ProfileService:
         products: Sequence[Product],
         *,
         user_index: VectorIndex | None = None,
-        item_index: VectorIndex | None = None,
+        retriever: Retriever | None = None,
         personas: Personas | None = None,
         popularity: FloatMatrix | None = None,
-        item_popularity: Mapping[int, float] | None = None,
         lookalikes: int = DEFAULT_LOOKALIKES,
-        pool: int = DEFAULT_POOL,
     ) -> None:
         self.items = items
         self.products = list(products)
         self.user_index = user_index
-        self.item_index = item_index
+        self.retriever = retriever
         self.personas = personas
         # Fallback vector for a user with no history and no sign-up attributes.
         self.popularity = popularity
-        # Clicks (or any engagement count) per product id, for the feed's popularity blend.
-        self.item_popularity = item_popularity
         self.lookalikes = lookalikes
-        self.pool = pool
 
     # ---- reading ------------------------------------------------------------------------
     def profiles_for(self, session: Session, user_ids: Sequence[int]) -> list[UserProfile]:
@@ -174,23 +170,20 @@ class ProfileService:
         )
         return self._with_persona(profile)
 
-    def candidates_for(self, profile: UserProfile, k: int,
+    def candidates_for(self, profile: HasVector, k: int,
                        exclude: Iterable[int] = ()) -> list[int]:
-        """Top-k product ids for a feed, skipping ``exclude``.
+        """Top-k product ids for a feed, skipping ``exclude`` (see ``Retriever``)."""
+        return self.candidates_many([profile], k, exclude=[exclude])[0]
 
-        Without item popularity: the k nearest items to the profile vector. With it: the
-        ``pool`` nearest, most popular first (cosine alone predicted held-out clicks worse than
-        global popularity in bench/retrieval_bench.py; the blend predicted them better).
-        """
-        if self.item_index is None:
-            raise RuntimeError("ProfileService has no item index")
-        skip = set(exclude)
-        pool = max(k, self.pool) if self.item_popularity is not None else k
-        _, ids = self.item_index.search(profile.vector, pool + len(skip))
-        nearest = [int(i) for i in ids[0] if i >= 0 and int(i) not in skip][:pool]
-        if self.item_popularity is None:
-            return nearest
-        return rerank_by_popularity(nearest, self.item_popularity)[:k]
+    def candidates_many(self, profiles: Sequence[HasVector], k: int, *,
+                        exclude: Sequence[Iterable[int]] | None = None) -> list[list[int]]:
+        """``candidates_for`` each profile, from one search of the item index."""
+        if self.retriever is None:
+            raise RuntimeError("ProfileService has no retriever")
+        if not profiles:
+            return []
+        vectors = np.stack([np.asarray(p.vector, np.float32) for p in profiles])
+        return self.retriever.candidates(vectors, k, exclude=exclude)
 
     def _with_persona(self, profile: UserProfile) -> UserProfile:
         persona_id = self._persona_for(profile.vector)
@@ -383,7 +376,7 @@ def open_service(session: Session, *, index_dir: Path, products: Sequence[Produc
     item_index = load_or_rebuild_index(
         index_dir, "items", model_version=vectors.model_version, dimension=dim,
         rebuild=lambda: (vectors.product_ids, vectors.text))
-    service = ProfileService(items, products, item_index=item_index)
+    service = ProfileService(items, products, retriever=Retriever(item_index))
     service.user_index = load_or_rebuild_index(
         index_dir, "users", model_version=PROFILE_VERSION, dimension=dim,
         rebuild=lambda: service.stored_vectors(session),

@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from recgen.core.errors import ModelLoadError
@@ -47,12 +46,7 @@ class ServiceProfiles:
         return self._service.profiles_for(session, user_ids)
 
     def candidates_many(self, profiles: Sequence[ProfileLike], k: int) -> list[list[int]]:
-        """ProfileService.candidates_for for many profiles in one FAISS search."""
-        index = self._service.item_index
-        if index is None:
-            raise RuntimeError("the profiles service has no item index")
-        _, ids = index.search(np.stack([np.asarray(p.vector, np.float32) for p in profiles]), k)
-        return [[int(i) for i in row if i >= 0] for row in ids]
+        return self._service.candidates_many(profiles, k)
 
     def persona(self, persona_id: int) -> Persona | None:
         return self._personas.get(persona_id)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from recgen.core.types import Product, UserEvent
 from recgen.profiles.model import PROFILE_VERSION, ItemFeatures
 from recgen.profiles.service import ProfileService
+from recgen.retrieval.candidates import Retriever
 from recgen.retrieval.index import VectorIndex
 from recgen.retrieval.item_vectors import ItemVectors
 from recgen.store.db import make_engine, session_factory, session_scope
@@ -33,10 +34,9 @@ def test_cold_start_without_index_uses_signup_attributes(
 
 def test_candidates_skip_seen_products(products: list[Product],
                                        item_vectors: ItemVectors) -> None:
-    from recgen.retrieval.index import VectorIndex
-
     index = VectorIndex.build(item_vectors.product_ids, item_vectors.text, model_version="t")
-    service = ProfileService(ItemFeatures(products, item_vectors), products, item_index=index)
+    service = ProfileService(ItemFeatures(products, item_vectors), products,
+                             retriever=Retriever(index))
     profile = service.cold_start(1, gender="Men", age=30, preferences={})
     first = service.candidates_for(profile, 5)
     again = service.candidates_for(profile, 5, exclude=first[:2])
@@ -46,16 +46,14 @@ def test_candidates_skip_seen_products(products: list[Product],
 
 def test_popularity_blend_reorders_the_nearest_pool(products: list[Product],
                                                     item_vectors: ItemVectors) -> None:
-    from recgen.retrieval.index import VectorIndex
-
     index = VectorIndex.build(item_vectors.product_ids, item_vectors.text, model_version="t")
     items = ItemFeatures(products, item_vectors)
-    plain = ProfileService(items, products, item_index=index)
+    plain = ProfileService(items, products, retriever=Retriever(index))
     profile = plain.cold_start(1, gender="Women", age=30, preferences={"usage": "Sports"})
     pool = plain.candidates_for(profile, 6)
     popularity = {pool[-1]: 10.0, pool[-2]: 5.0}
-    blended = ProfileService(items, products, item_index=index, item_popularity=popularity,
-                             pool=6)
+    blended = ProfileService(items, products,
+                             retriever=Retriever(index, popularity=popularity, pool=6))
     assert blended.candidates_for(profile, 3) == [pool[-1], pool[-2], pool[0]]
 
 
