@@ -2,7 +2,8 @@
 
 ``ProfileService`` reads and writes ``user_profiles`` rows through the caller's session (it
 never opens or commits one), keeps the user index current as events arrive, and answers
-``profile_for`` and ``candidates_for``. The profile arithmetic lives in
+``profile_for``, ``candidates_for`` and ``persona``: it is what the jobs' ``ProfileSource``
+asks for. The profile arithmetic lives in
 ``recgen.profiles.model`` and the candidates path in ``recgen.retrieval.candidates``; this
 module adds storage, cold start and the profiles' side of retrieval.
 """
@@ -33,7 +34,7 @@ from recgen.profiles.model import (
     make_profile,
     rebuild_profiles,
 )
-from recgen.profiles.personas import Personas
+from recgen.profiles.personas import Persona, Personas
 from recgen.retrieval.candidates import Retriever
 from recgen.retrieval.index import FloatMatrix, VectorIndex, normalize
 from recgen.retrieval.item_vectors import ItemVectors
@@ -184,6 +185,10 @@ class ProfileService:
             return []
         vectors = np.stack([np.asarray(p.vector, np.float32) for p in profiles])
         return self.retriever.candidates(vectors, k, exclude=exclude)
+
+    def persona(self, persona_id: int) -> Persona | None:
+        """The persona a profile's ``persona_id`` names (None without personas)."""
+        return self.personas.get(persona_id) if self.personas is not None else None
 
     def _with_persona(self, profile: UserProfile) -> UserProfile:
         persona_id = self._persona_for(profile.vector)

@@ -19,7 +19,6 @@ from recgen.profiles.service import ProfileService
 from recgen.retrieval.candidates import Retriever
 from recgen.retrieval.index import VectorIndex
 from recgen.retrieval.item_vectors import ItemVectors
-from recgen.runtime.bootstrap import ServiceProfiles
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow, InteractionRow
@@ -181,7 +180,7 @@ def test_refresh_feeds_serves_the_profile_services_popularity_blend(
         engine=GenerationEngine(text=FakeText(), image=FakeImage()),
         cache=MemoryAssetCache(ttl=600, jitter=0.1),
         sessions=factory,
-        profiles=ServiceProfiles(service),
+        profiles=service,
         feed_size=3,
     )
     refresh_feeds(ctx, user_ids=[1])

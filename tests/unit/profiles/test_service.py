@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from recgen.core.types import Product, UserEvent
 from recgen.profiles.model import PROFILE_VERSION, ItemFeatures
+from recgen.profiles.personas import Personas
 from recgen.profiles.service import ProfileService
 from recgen.retrieval.candidates import Retriever
 from recgen.retrieval.index import VectorIndex
@@ -107,3 +108,15 @@ def test_record_events_folds_current_rows_and_replays_stale_ones(
             assert from_row.controls == from_log.controls
             np.testing.assert_allclose(
                 service.user_index.reconstruct(user_id), from_row.vector, atol=1e-6)
+
+
+def test_persona_lookup_by_id(products: list[Product], item_vectors: ItemVectors) -> None:
+    service = ProfileService(ItemFeatures(products, item_vectors), products)
+    assert service.persona(0) is None  # no personas fitted
+    profiles = [service.cold_start(u, gender=g, age=30, preferences={"usage": usage})
+                for u, (g, usage) in enumerate([("Men", "Sports"), ("Women", "Formal"),
+                                                ("Men", "Casual"), ("Women", "Ethnic")])]
+    service.personas = Personas.fit(profiles, k=2, model_version=PROFILE_VERSION)
+    for persona in service.personas.personas:
+        assert service.persona(persona.persona_id) == persona
+    assert service.persona(len(service.personas)) is None
