@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -38,9 +37,18 @@ from recgen.profiles.personas import Persona, Personas
 from recgen.retrieval.candidates import Retriever
 from recgen.retrieval.index import FloatMatrix, VectorIndex, normalize
 from recgen.retrieval.item_vectors import ItemVectors
-from recgen.store.models import UserProfileRow, UserRow
+from recgen.store.models import UserProfileRow
 from recgen.store.repos.interactions import interactions_for_users, iter_interaction_log
-from recgen.store.repos.users import get_user, upsert_user_profiles
+from recgen.store.repos.users import (
+    count_current_profiles,
+    current_profile_vectors,
+    get_user,
+    get_user_profile,
+    get_user_profiles,
+    get_users,
+    set_profile_personas,
+    upsert_user_profiles,
+)
 
 __all__ = [
     "ProfileService",
@@ -123,18 +131,15 @@ class ProfileService:
         """``profile_for`` each user, their profile and user rows read in two queries (a feed
         refresh chunk otherwise pays two round trips per user)."""
         ids = list(dict.fromkeys(int(u) for u in user_ids))
-        # Loaded into the session's identity map, where profile_for's session.get finds them;
+        # Loaded into the session's identity map, where profile_for's lookups by id find them;
         # held here because the map keeps objects only while something references them.
-        loaded = [
-            *session.scalars(select(UserProfileRow).where(UserProfileRow.user_id.in_(ids))),
-            *session.scalars(select(UserRow).where(UserRow.id.in_(ids))),
-        ] if ids else []
+        loaded = (get_user_profiles(session, user_ids=ids), get_users(session, user_ids=ids))
         profiles = [self.profile_for(session, u) for u in user_ids]
         del loaded
         return profiles
 
     def profile_for(self, session: Session, user_id: int) -> UserProfile:
-        row = session.get(UserProfileRow, user_id)
+        row = get_user_profile(session, user_id=user_id)
         user = get_user(session, user_id=user_id)
         age = user.age if user is not None else None
         if row is not None and self._is_current(row):
@@ -216,9 +221,8 @@ class ProfileService:
         """
         if not events:
             return
-        current = {r.user_id: r for r in session.scalars(
-            select(UserProfileRow).where(UserProfileRow.user_id.in_(list(events))))
-            if self._is_current(r)}
+        current = {u: r for u, r in get_user_profiles(session, user_ids=list(events)).items()
+                   if self._is_current(r)}
         # Users without a current row: rebuilt from the log, all of them in one query.
         replayed = self._replay(session, [u for u in events if u not in current])
         rows, indexed, vectors = [], [], []
@@ -287,37 +291,29 @@ class ProfileService:
         if len(ids) == 0:
             return 0
         assigned = personas.assign(vectors)
-        session.execute(
-            update(UserProfileRow),
-            [{"user_id": int(u), "persona_id": int(p)} for u, p in zip(ids, assigned,
-                                                                      strict=True)],
-        )
+        set_profile_personas(session, personas={
+            int(u): int(p) for u, p in zip(ids, assigned, strict=True)})
         self.personas = personas
         return len(ids)
 
     def _is_current(self, row: UserProfileRow) -> bool:
         """The row's sums can be read and folded into; any other row is rebuilt from the
-        events (``_current_profiles`` is the same test in SQL)."""
+        events (``count_current_profiles`` makes the same test in SQL)."""
         return (
             row.model_version == PROFILE_VERSION
             and row.event_count > 0
-            and len(row.vector) == self.items.dimension * 4  # float32 bytes
+            and len(row.vector) == self._vector_bytes
         )
 
-    def _current_profiles(self) -> tuple[ColumnElement[bool], ...]:
+    @property
+    def _vector_bytes(self) -> int:
         # A profile made over another item-vector space (e.g. before image vectors were added)
         # has another length: it is stale, not loadable, and is rebuilt from events on use.
-        return (
-            UserProfileRow.model_version == PROFILE_VERSION,
-            UserProfileRow.event_count > 0,
-            func.length(UserProfileRow.vector) == self.items.dimension * 4,  # float32 bytes
-        )
+        return self.items.dimension * 4  # float32
 
     def stored_count(self, session: Session) -> int:
-        return int(session.scalar(
-            select(func.count()).select_from(UserProfileRow)
-            .where(*self._current_profiles())
-        ) or 0)
+        return count_current_profiles(session, model_version=PROFILE_VERSION,
+                                      vector_bytes=self._vector_bytes)
 
     def save_indexes(self, index_dir: Path) -> None:
         """Persist the in-memory user index (updated per event) so a restart starts current."""
@@ -326,9 +322,8 @@ class ProfileService:
 
     def stored_vectors(self, session: Session) -> tuple[npt.NDArray[np.int64], FloatMatrix]:
         """(user ids, normalised vectors) of every stored current-version profile."""
-        rows = session.execute(
-            select(UserProfileRow.user_id, UserProfileRow.vector).where(*self._current_profiles())
-        ).all()
+        rows = current_profile_vectors(session, model_version=PROFILE_VERSION,
+                                       vector_bytes=self._vector_bytes)
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         if not rows:
             return ids, np.zeros((0, self.items.dimension), np.float32)
