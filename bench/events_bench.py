@@ -11,9 +11,9 @@ torch and FAISS at one thread each (the worker's defaults).
 Timed, per batch shape (users x events per user, every event new): ``--batches`` calls of
 ``recgen.jobs.functions.record_events`` (store the events, skip resent ids, fold them into
 profiles and the user index, commit), once with the service as the worker has it (the
-batch's profiles read and written together) and once through an adapter that hands the
-service one user at a time; the two alternate batch by batch, so both see the same machine
-state. Figures per shape and
+batch's profiles read and written together) and once with a service that folds one user at a
+time (sharing the first one's user index); the two alternate batch by batch, so both see the
+same machine state. Figures per shape and
 mode: this process's CPU and the wall time per batch (PostgreSQL's own CPU is in the wall time
 only), events/s, and the per-user / batched ratios.
 """
@@ -48,7 +48,7 @@ from recgen.profiles.model import PROFILE_VERSION, ItemFeatures
 from recgen.profiles.service import ProfileService
 from recgen.retrieval.index import VectorIndex
 from recgen.retrieval.item_vectors import MiniLMEncoder
-from recgen.runtime.bootstrap import ServiceProfiles, set_compute_threads
+from recgen.runtime.bootstrap import set_compute_threads
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.repos.interactions import add_interactions
@@ -60,8 +60,8 @@ SHAPES = ((1, 6), (10, 3), (50, 2), (100, 1))  # (users, events per user) per ba
 KINDS = ("view", "click", "add_to_cart", "purchase")
 
 
-class OneUserAtATime(ServiceProfiles):
-    """The service handed each user's events on their own (one profile read, write and index
+class OneUserAtATime(ProfileService):
+    """The service folding each user's events on their own (one profile read, write and index
     upsert per user): what folding a batch's users together saves."""
 
     def record_events(
@@ -101,13 +101,13 @@ def prepare(db_url: str, args: argparse.Namespace) -> tuple[JobContext, JobConte
     service.user_index = VectorIndex.build(built.user_ids, built.vectors,
                                            model_version=PROFILE_VERSION)
 
-    def context(profiles: ServiceProfiles) -> JobContext:
+    def context(profiles: ProfileService) -> JobContext:
         # The fold needs sessions and profiles only; no engine or cache is touched.
         return JobContext(engine=None, cache=None, sessions=sessions,  # type: ignore[arg-type]
                           profiles=profiles)
 
-    return (context(ServiceProfiles(service)), context(OneUserAtATime(service)),
-            [p.product_id for p in products])
+    per_user = OneUserAtATime(items, products, user_index=service.user_index)
+    return context(service), context(per_user), [p.product_id for p in products]
 
 
 def main() -> None:

@@ -33,7 +33,8 @@ from recgen.profiles.model import (
     rebuild_profiles,
 )
 from recgen.profiles.personas import Personas, tradeoff
-from recgen.profiles.service import lookalike_vector, rerank_by_popularity
+from recgen.profiles.service import lookalike_vector
+from recgen.retrieval.candidates import Retriever
 from recgen.retrieval.index import VectorIndex, normalize
 from recgen.retrieval.item_vectors import ItemVectors
 
@@ -182,6 +183,9 @@ def simulated_profiles(sim: Simulator, features: ItemFeatures, args: argparse.Na
     popular = [int(p) for p, _ in Counter(warm_clicks.tolist()).most_common(2000)]
     gender_of = {p.product_id: p.gender for p in sim.catalog.products}
     click_count = Counter(warm_clicks.tolist())
+    # The feed's candidates path, without and with the popularity blend.
+    cosine = Retriever(item_index)
+    blended = Retriever(item_index, popularity=click_count, pool=args.pool)
     clicks_by_user: dict[int, list[int]] = {}
     for u, p, k in zip(log.user_ids[~is_cold], log.product_ids[~is_cold], log.kinds[~is_cold],
                        strict=True):
@@ -204,6 +208,9 @@ def simulated_profiles(sim: Simulator, features: ItemFeatures, args: argparse.Na
         seen = {int(p) for p in log.product_ids[seen_rows]}
         seed = make_profile(user_id, state, features).vector
         borrowed, neighbours = lookalike_vector(user_index, seed, k=args.lookalikes)
+        both = np.stack([seed, borrowed])
+        seed_only, lookalike = cosine.candidates(both, 10, exclude=[seen, seen])
+        seed_blend, lookalike_blend = blended.candidates(both, 10, exclude=[seen, seen])
         neighbour_clicks: Counter[int] = Counter()
         for n in neighbours:
             neighbour_clicks.update(clicks_by_user.get(n, []))
@@ -212,12 +219,10 @@ def simulated_profiles(sim: Simulator, features: ItemFeatures, args: argparse.Na
             "popularity_same_gender": [
                 p for p in popular if p not in seen
                 and gender_of[p] in (by_user[user_id].gender, "Unisex")][:10],
-            "seed_only": _top(item_index, seed, seen, 10),
-            "lookalike": _top(item_index, borrowed, seen, 10),
-            "seed_only_popularity_rerank": rerank_by_popularity(
-                _top(item_index, seed, seen, args.pool), click_count)[:10],
-            "lookalike_popularity_rerank": rerank_by_popularity(
-                _top(item_index, borrowed, seen, args.pool), click_count)[:10],
+            "seed_only": seed_only,
+            "lookalike": lookalike,
+            "seed_only_popularity_rerank": seed_blend,
+            "lookalike_popularity_rerank": lookalike_blend,
             # The neighbours' own clicks, most common first (ties: global popularity).
             "lookalike_neighbour_clicks": [p for p, _ in sorted(
                 neighbour_clicks.items(), key=lambda pc: (-pc[1], -click_count.get(pc[0], 0)))
@@ -259,11 +264,6 @@ def personas_tradeoff(sim: Simulator, profiles: list[Any], by_user: dict[int, An
             "true_ctr_lift_true_controls": lift_true["absolute"],
         })
     return out
-
-
-def _top(index: VectorIndex, vector: np.ndarray, seen: set[int], k: int) -> list[int]:
-    ids = index.search(vector, k + len(seen))[1][0]
-    return [int(i) for i in ids if i >= 0 and int(i) not in seen][:k]
 
 
 def main() -> None:

@@ -27,7 +27,6 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from recgen.core.keys import GATE_PAYLOAD, gate_of, gate_payload, reject_key
 from recgen.core.types import AssetKind, GateResult, Product, UserEvent
@@ -36,10 +35,11 @@ from recgen.generation.engine import Asset, AssetJob, Subject
 from recgen.jobs import names
 from recgen.jobs.context import JobContext, ProfileLike, ProfileSource
 from recgen.store.db import session_scope
-from recgen.store.models import InteractionRow, UserRow, utcnow
+from recgen.store.models import utcnow
 from recgen.store.repos.assets import record_assets
-from recgen.store.repos.interactions import add_interactions
+from recgen.store.repos.interactions import add_interactions, stored_event_ids
 from recgen.store.repos.products import get_products
+from recgen.store.repos.users import user_ids_after
 
 log = logging.getLogger(__name__)
 
@@ -319,11 +319,7 @@ def stale_user_ids(ctx: JobContext, *, limit: int, page: int = 5000) -> list[int
     last = -1
     while len(stale) < limit:
         with session_scope(ctx.sessions) as session:
-            ids = list(
-                session.scalars(
-                    select(UserRow.id).where(UserRow.id > last).order_by(UserRow.id).limit(page)
-                )
-            )
+            ids = user_ids_after(session, after=last, limit=page)
         if not ids:
             break
         ages = ctx.cache.feed_ages(ids)
@@ -342,10 +338,7 @@ def record_events(ctx: JobContext, *, events: Sequence[Mapping[str, Any]]) -> di
     """
     with session_scope(ctx.sessions) as session:
         ids = [str(e["event_id"]) for e in events if e.get("event_id")]
-        seen: set[str | None] = set()
-        if ids:
-            query = select(InteractionRow.event_id).where(InteractionRow.event_id.in_(ids))
-            seen.update(session.scalars(query))
+        seen: set[str | None] = set(stored_event_ids(session, event_ids=ids))
         fresh = []
         for event in events:
             event_id = str(event["event_id"]) if event.get("event_id") else None

@@ -39,6 +39,7 @@ class Personas:
 
     def __init__(self, personas: Sequence[Persona], index: VectorIndex) -> None:
         self.personas = list(personas)
+        self._by_id = {p.persona_id: p for p in self.personas}
         self.index = index
         self.model_version = index.model_version
 
@@ -69,6 +70,10 @@ class Personas:
         index = VectorIndex.build(np.arange(k), centroids, model_version=model_version,
                                   exact_threshold=max(k, 1))
         return cls(personas, index)
+
+    def get(self, persona_id: int) -> Persona | None:
+        """The persona with this id; None for an id these personas do not have."""
+        return self._by_id.get(persona_id)
 
     def persona_for(self, vector: npt.ArrayLike) -> int:
         _, ids = self.index.search(vector, 1)

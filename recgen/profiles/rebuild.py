@@ -20,6 +20,7 @@ from recgen.models.image import ImageClassifier
 from recgen.profiles.model import PROFILE_VERSION, ItemFeatures, make_profile
 from recgen.profiles.personas import Personas
 from recgen.profiles.service import ProfileService
+from recgen.retrieval.candidates import Retriever
 from recgen.retrieval.index import VectorIndex
 from recgen.retrieval.item_vectors import (
     ImageEmbedder,
@@ -111,7 +112,7 @@ def rebuild_indexes(
         vectors.product_ids, vectors.text, model_version=vectors.model_version
     )
     item_index.save(index_dir, "items")
-    service = ProfileService(items, products, item_index=item_index)
+    service = ProfileService(items, products, retriever=Retriever(item_index))
     stage("profiles")
     with session_scope(factory) as session:
         batch = service.rebuild_all(session)

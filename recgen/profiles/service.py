@@ -2,8 +2,10 @@
 
 ``ProfileService`` reads and writes ``user_profiles`` rows through the caller's session (it
 never opens or commits one), keeps the user index current as events arrive, and answers
-``profile_for`` and ``candidates_for``. The profile arithmetic lives in
-``recgen.profiles.model``; this module adds storage, cold start and retrieval.
+``profile_for``, ``candidates_for`` and ``persona``: it is what the jobs' ``ProfileSource``
+asks for. The profile arithmetic lives in
+``recgen.profiles.model`` and the candidates path in ``recgen.retrieval.candidates``; this
+module adds storage, cold start and the profiles' side of retrieval.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -32,30 +33,39 @@ from recgen.profiles.model import (
     make_profile,
     rebuild_profiles,
 )
-from recgen.profiles.personas import Personas
+from recgen.profiles.personas import Persona, Personas
+from recgen.retrieval.candidates import Retriever
 from recgen.retrieval.index import FloatMatrix, VectorIndex, normalize
 from recgen.retrieval.item_vectors import ItemVectors
-from recgen.store.models import UserProfileRow, UserRow
+from recgen.store.models import UserProfileRow
 from recgen.store.repos.interactions import interactions_for_users, iter_interaction_log
-from recgen.store.repos.users import get_user, upsert_user_profiles
+from recgen.store.repos.users import (
+    count_current_profiles,
+    current_profile_vectors,
+    get_user,
+    get_user_profile,
+    get_user_profiles,
+    get_users,
+    set_profile_personas,
+    upsert_user_profiles,
+)
 
 __all__ = [
     "ProfileService",
     "UserProfile",
     "lookalike_vector",
     "open_service",
-    "rerank_by_popularity",
     "signup_vector",
 ]
 logger = logging.getLogger(__name__)
 DEFAULT_LOOKALIKES = 20
-DEFAULT_POOL = 200
 
 
-def rerank_by_popularity(product_ids: Sequence[int], popularity: Mapping[int, float]
-                         ) -> list[int]:
-    """Most popular first; a stable sort keeps cosine order among equally popular items."""
-    return sorted(product_ids, key=lambda p: -popularity.get(p, 0.0))
+class HasVector(Protocol):
+    """A profile as retrieval sees it (the jobs hand in their own profile type)."""
+
+    @property
+    def vector(self) -> npt.ArrayLike: ...
 
 
 def signup_vector(
@@ -102,42 +112,34 @@ class ProfileService:
         products: Sequence[Product],
         *,
         user_index: VectorIndex | None = None,
-        item_index: VectorIndex | None = None,
+        retriever: Retriever | None = None,
         personas: Personas | None = None,
         popularity: FloatMatrix | None = None,
-        item_popularity: Mapping[int, float] | None = None,
         lookalikes: int = DEFAULT_LOOKALIKES,
-        pool: int = DEFAULT_POOL,
     ) -> None:
         self.items = items
         self.products = list(products)
         self.user_index = user_index
-        self.item_index = item_index
+        self.retriever = retriever
         self.personas = personas
         # Fallback vector for a user with no history and no sign-up attributes.
         self.popularity = popularity
-        # Clicks (or any engagement count) per product id, for the feed's popularity blend.
-        self.item_popularity = item_popularity
         self.lookalikes = lookalikes
-        self.pool = pool
 
     # ---- reading ------------------------------------------------------------------------
     def profiles_for(self, session: Session, user_ids: Sequence[int]) -> list[UserProfile]:
         """``profile_for`` each user, their profile and user rows read in two queries (a feed
         refresh chunk otherwise pays two round trips per user)."""
         ids = list(dict.fromkeys(int(u) for u in user_ids))
-        # Loaded into the session's identity map, where profile_for's session.get finds them;
+        # Loaded into the session's identity map, where profile_for's lookups by id find them;
         # held here because the map keeps objects only while something references them.
-        loaded = [
-            *session.scalars(select(UserProfileRow).where(UserProfileRow.user_id.in_(ids))),
-            *session.scalars(select(UserRow).where(UserRow.id.in_(ids))),
-        ] if ids else []
+        loaded = (get_user_profiles(session, user_ids=ids), get_users(session, user_ids=ids))
         profiles = [self.profile_for(session, u) for u in user_ids]
         del loaded
         return profiles
 
     def profile_for(self, session: Session, user_id: int) -> UserProfile:
-        row = session.get(UserProfileRow, user_id)
+        row = get_user_profile(session, user_id=user_id)
         user = get_user(session, user_id=user_id)
         age = user.age if user is not None else None
         if row is not None and self._is_current(row):
@@ -174,23 +176,24 @@ class ProfileService:
         )
         return self._with_persona(profile)
 
-    def candidates_for(self, profile: UserProfile, k: int,
+    def candidates_for(self, profile: HasVector, k: int,
                        exclude: Iterable[int] = ()) -> list[int]:
-        """Top-k product ids for a feed, skipping ``exclude``.
+        """Top-k product ids for a feed, skipping ``exclude`` (see ``Retriever``)."""
+        return self.candidates_many([profile], k, exclude=[exclude])[0]
 
-        Without item popularity: the k nearest items to the profile vector. With it: the
-        ``pool`` nearest, most popular first (cosine alone predicted held-out clicks worse than
-        global popularity in bench/retrieval_bench.py; the blend predicted them better).
-        """
-        if self.item_index is None:
-            raise RuntimeError("ProfileService has no item index")
-        skip = set(exclude)
-        pool = max(k, self.pool) if self.item_popularity is not None else k
-        _, ids = self.item_index.search(profile.vector, pool + len(skip))
-        nearest = [int(i) for i in ids[0] if i >= 0 and int(i) not in skip][:pool]
-        if self.item_popularity is None:
-            return nearest
-        return rerank_by_popularity(nearest, self.item_popularity)[:k]
+    def candidates_many(self, profiles: Sequence[HasVector], k: int, *,
+                        exclude: Sequence[Iterable[int]] | None = None) -> list[list[int]]:
+        """``candidates_for`` each profile, from one search of the item index."""
+        if self.retriever is None:
+            raise RuntimeError("ProfileService has no retriever")
+        if not profiles:
+            return []
+        vectors = np.stack([np.asarray(p.vector, np.float32) for p in profiles])
+        return self.retriever.candidates(vectors, k, exclude=exclude)
+
+    def persona(self, persona_id: int) -> Persona | None:
+        """The persona a profile's ``persona_id`` names (None without personas)."""
+        return self.personas.get(persona_id) if self.personas is not None else None
 
     def _with_persona(self, profile: UserProfile) -> UserProfile:
         persona_id = self._persona_for(profile.vector)
@@ -218,9 +221,8 @@ class ProfileService:
         """
         if not events:
             return
-        current = {r.user_id: r for r in session.scalars(
-            select(UserProfileRow).where(UserProfileRow.user_id.in_(list(events))))
-            if self._is_current(r)}
+        current = {u: r for u, r in get_user_profiles(session, user_ids=list(events)).items()
+                   if self._is_current(r)}
         # Users without a current row: rebuilt from the log, all of them in one query.
         replayed = self._replay(session, [u for u in events if u not in current])
         rows, indexed, vectors = [], [], []
@@ -289,37 +291,29 @@ class ProfileService:
         if len(ids) == 0:
             return 0
         assigned = personas.assign(vectors)
-        session.execute(
-            update(UserProfileRow),
-            [{"user_id": int(u), "persona_id": int(p)} for u, p in zip(ids, assigned,
-                                                                      strict=True)],
-        )
+        set_profile_personas(session, personas={
+            int(u): int(p) for u, p in zip(ids, assigned, strict=True)})
         self.personas = personas
         return len(ids)
 
     def _is_current(self, row: UserProfileRow) -> bool:
         """The row's sums can be read and folded into; any other row is rebuilt from the
-        events (``_current_profiles`` is the same test in SQL)."""
+        events (``count_current_profiles`` makes the same test in SQL)."""
         return (
             row.model_version == PROFILE_VERSION
             and row.event_count > 0
-            and len(row.vector) == self.items.dimension * 4  # float32 bytes
+            and len(row.vector) == self._vector_bytes
         )
 
-    def _current_profiles(self) -> tuple[ColumnElement[bool], ...]:
+    @property
+    def _vector_bytes(self) -> int:
         # A profile made over another item-vector space (e.g. before image vectors were added)
         # has another length: it is stale, not loadable, and is rebuilt from events on use.
-        return (
-            UserProfileRow.model_version == PROFILE_VERSION,
-            UserProfileRow.event_count > 0,
-            func.length(UserProfileRow.vector) == self.items.dimension * 4,  # float32 bytes
-        )
+        return self.items.dimension * 4  # float32
 
     def stored_count(self, session: Session) -> int:
-        return int(session.scalar(
-            select(func.count()).select_from(UserProfileRow)
-            .where(*self._current_profiles())
-        ) or 0)
+        return count_current_profiles(session, model_version=PROFILE_VERSION,
+                                      vector_bytes=self._vector_bytes)
 
     def save_indexes(self, index_dir: Path) -> None:
         """Persist the in-memory user index (updated per event) so a restart starts current."""
@@ -328,9 +322,8 @@ class ProfileService:
 
     def stored_vectors(self, session: Session) -> tuple[npt.NDArray[np.int64], FloatMatrix]:
         """(user ids, normalised vectors) of every stored current-version profile."""
-        rows = session.execute(
-            select(UserProfileRow.user_id, UserProfileRow.vector).where(*self._current_profiles())
-        ).all()
+        rows = current_profile_vectors(session, model_version=PROFILE_VERSION,
+                                       vector_bytes=self._vector_bytes)
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         if not rows:
             return ids, np.zeros((0, self.items.dimension), np.float32)
@@ -383,7 +376,7 @@ def open_service(session: Session, *, index_dir: Path, products: Sequence[Produc
     item_index = load_or_rebuild_index(
         index_dir, "items", model_version=vectors.model_version, dimension=dim,
         rebuild=lambda: (vectors.product_ids, vectors.text))
-    service = ProfileService(items, products, item_index=item_index)
+    service = ProfileService(items, products, retriever=Retriever(item_index))
     service.user_index = load_or_rebuild_index(
         index_dir, "users", model_version=PROFILE_VERSION, dimension=dim,
         rebuild=lambda: service.stored_vectors(session),

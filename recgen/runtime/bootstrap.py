@@ -9,14 +9,10 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from sqlalchemy.orm import Session
-
 from recgen.core.errors import ModelLoadError
-from recgen.core.types import UserEvent
 from recgen.generation.cache import AssetCache, build_cache
 from recgen.generation.engine import GenerationEngine, ModelHandle
-from recgen.jobs.context import JobContext, ProfileLike
+from recgen.jobs.context import JobContext
 from recgen.jobs.functions import job_table
 from recgen.runtime.celery_config import make_celery_client
 from recgen.runtime.dispatch import CeleryDispatcher, Dispatcher, InProcessDispatcher
@@ -25,42 +21,9 @@ from recgen.store.repos.products import iter_products
 
 if TYPE_CHECKING:
     from recgen.core.config import Settings
-    from recgen.profiles.personas import Persona
-    from recgen.profiles.service import ProfileService, UserProfile
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = "unavailable"  # model name and version of the stand-in for a refused model
-
-
-class ServiceProfiles:
-    """The profiles service as the jobs see it (adds persona lookup by id)."""
-
-    def __init__(self, service: ProfileService) -> None:
-        self._service = service
-        personas = service.personas.personas if service.personas is not None else []
-        self._personas = {p.persona_id: p for p in personas}
-
-    def profile_for(self, session: Session, user_id: int) -> UserProfile:
-        return self._service.profile_for(session, user_id)
-
-    def profiles_for(self, session: Session, user_ids: Sequence[int]) -> list[UserProfile]:
-        return self._service.profiles_for(session, user_ids)
-
-    def candidates_many(self, profiles: Sequence[ProfileLike], k: int) -> list[list[int]]:
-        """ProfileService.candidates_for for many profiles in one FAISS search."""
-        index = self._service.item_index
-        if index is None:
-            raise RuntimeError("the profiles service has no item index")
-        _, ids = index.search(np.stack([np.asarray(p.vector, np.float32) for p in profiles]), k)
-        return [[int(i) for i in row if i >= 0] for row in ids]
-
-    def persona(self, persona_id: int) -> Persona | None:
-        return self._personas.get(persona_id)
-
-    def record_events(
-        self, session: Session, *, events: Mapping[int, Sequence[UserEvent]]
-    ) -> None:
-        self._service.record_events(session, events=events)
 
 
 def engine_or_stock(settings: Settings) -> GenerationEngine:
@@ -122,7 +85,7 @@ def build_context(settings: Settings, *, cache: AssetCache | None = None) -> Job
         engine=engine_or_stock(settings),
         cache=cache if cache is not None else build_cache(settings),
         sessions=sessions,
-        profiles=ServiceProfiles(service),
+        profiles=service,
         persona_sharing=settings.persona_sharing,
         feed_size=settings.feed_size,
         feed_max_age_s=settings.feed_max_age_s,

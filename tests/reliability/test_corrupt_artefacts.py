@@ -65,12 +65,14 @@ def test_corrupted_faiss_index_is_rebuilt_and_item_vectors_refused(
     with session_scope(sessions) as session:
         first = open_service(session, index_dir=tmp_path, products=PRODUCTS)
         query = random_item_vectors(PRODUCTS).text[:3]
-        expected = first.item_index.search(query, 5)[1].tolist()
+        assert first.retriever is not None
+        expected = first.retriever.index.search(query, 5)[1].tolist()
     index_file = next(tmp_path.glob("items*.faiss"))
     _flip_byte(index_file, offset_from_end=16)
     with caplog.at_level(logging.WARNING), session_scope(sessions) as session:
         again = open_service(session, index_dir=tmp_path, products=PRODUCTS)
-        assert again.item_index.search(query, 5)[1].tolist() == expected
+        assert again.retriever is not None
+        assert again.retriever.index.search(query, 5)[1].tolist() == expected
     assert "rebuilding items index" in caplog.text
     _flip_byte(tmp_path / "items" / "text.npy")
     with pytest.raises(IndexLoadError, match=r"text\.npy"), session_scope(sessions) as session:

@@ -39,6 +39,11 @@ ONLY: dict[str, set[str]] = {
 THIRD_PARTY_BANNED: dict[str, set[str]] = {
     "models": {"celery", "fastapi", "sqlalchemy", "redis"},
 }
+# Between the store and the transport, the database is reached through the store's
+# repositories only: nothing there builds a statement or runs one on a session. It may take
+# the Session type (sqlalchemy.orm) and catch the database's errors (sqlalchemy.exc).
+SQLALCHEMY_BEYOND_STORE = {"sqlalchemy.orm", "sqlalchemy.exc"}
+SESSION_QUERIES = {"execute", "scalar", "scalars", "get", "query"}
 
 
 def layer_of(module: str) -> str:
@@ -115,6 +120,23 @@ def layer_violations(graph: dict[str, list[tuple[str, int, bool]]]) -> list[str]
     return problems
 
 
+def sql_outside_store(root: Path) -> list[str]:
+    """Statements built or run on a session in the layers above the store and below the API."""
+    problems = []
+    for path in sorted((root / "recgen").rglob("*.py")):
+        module = module_name(path, root)
+        if not RANK["store"] < RANK.get(layer_of(module), -1) < RANK["api"]:
+            continue
+        for target, _, line, _ in imports_of(path, module):
+            if target.split(".")[0] == "sqlalchemy" and target not in SQLALCHEMY_BEYOND_STORE:
+                problems.append(f"{module}:{line} imports {target}")
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if (isinstance(node, ast.Attribute) and node.attr in SESSION_QUERIES
+                    and isinstance(node.value, ast.Name) and node.value.id == "session"):
+                problems.append(f"{module}:{node.lineno} calls session.{node.attr}")
+    return problems
+
+
 def cycles(graph: dict[str, list[tuple[str, int, bool]]]) -> list[list[str]]:
     """Cycles among the imports that run (Tarjan's strongly connected components > 1)."""
     edges = {m: sorted({t for t, _, runs in e if runs}) for m, e in graph.items()}
@@ -177,6 +199,10 @@ def test_models_import_no_storage_or_transport() -> None:
     assert problems == []
 
 
+def test_sql_only_in_the_store() -> None:
+    assert sql_outside_store(ROOT) == []
+
+
 def test_recgen_never_imports_workers() -> None:
     problems = [
         f"{module}:{line}"
@@ -213,6 +239,16 @@ def test_an_upward_import_is_caught(tmp_path: Path, files: dict[str, str], expec
     _write(tmp_path, files)
     problems = layer_violations(package_graph(tmp_path, "recgen"))
     assert len(problems) == 1 and expected in problems[0]
+
+
+def test_sql_outside_the_store_is_caught(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "recgen/jobs/a.py": "from sqlalchemy import select\nfrom sqlalchemy.orm import Session\n",
+        "recgen/profiles/b.py": "def f(session):\n    return session.get(int, 1)\n",
+        "recgen/store/repos/c.py": "from sqlalchemy import select\n",
+    })
+    assert sql_outside_store(tmp_path) == [
+        "recgen.jobs.a:1 imports sqlalchemy", "recgen.profiles.b:2 calls session.get"]
 
 
 def test_an_import_cycle_is_caught(tmp_path: Path) -> None:

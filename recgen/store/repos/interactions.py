@@ -44,6 +44,14 @@ def add_interactions(session: Session, *, events: Sequence[dict[str, Any]]) -> i
     return len(session.execute(stmt.returning(InteractionRow.id), values).all())
 
 
+def stored_event_ids(session: Session, *, event_ids: Sequence[str]) -> set[str]:
+    """Those of these event ids that are already stored (one query; none for no ids)."""
+    if not event_ids:
+        return set()
+    stmt = select(InteractionRow.event_id).where(InteractionRow.event_id.in_(list(event_ids)))
+    return {event_id for event_id in session.scalars(stmt) if event_id is not None}
+
+
 def interactions_for_users(
     session: Session, *, user_ids: Sequence[int]
 ) -> dict[int, list[InteractionRow]]:

@@ -1,4 +1,5 @@
-"""Job functions on SQLite + the in-process cache with fake models and profiles."""
+"""Job functions on SQLite + the in-process cache with fake models, and fake profiles except
+where the feed's candidates must be the profile service's own."""
 
 from __future__ import annotations
 
@@ -8,10 +9,16 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from recgen.core.types import Product
 from recgen.generation.cache import MemoryAssetCache
 from recgen.generation.engine import GenerationEngine
 from recgen.jobs.context import JobContext
 from recgen.jobs.functions import generate_assets, record_events, refresh_feeds, stale_user_ids
+from recgen.profiles.model import ItemFeatures
+from recgen.profiles.service import ProfileService
+from recgen.retrieval.candidates import Retriever
+from recgen.retrieval.index import VectorIndex
+from recgen.retrieval.item_vectors import ItemVectors
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow, InteractionRow
@@ -146,3 +153,36 @@ def test_record_events_folds_a_batch_once_each_users_events_in_order(ctx: JobCon
     assert record_events(ctx, events=events) == {"received": 4, "stored": 3}
     assert isinstance(ctx.profiles, FakeProfiles)
     assert ctx.profiles.folds == [{2: [(1, "view"), (4, "purchase")], 3: [(2, "click")]}]
+
+
+def test_refresh_feeds_serves_the_profile_services_popularity_blend(
+    sqlite_url: str, products: list[Product], item_vectors: ItemVectors
+) -> None:
+    upgrade(sqlite_url)
+    factory = session_factory(make_engine(sqlite_url))
+    with session_scope(factory) as session:
+        upsert_products(session, products=products)
+        upsert_users(session, users=[{"id": 1, "gender": "Women",
+                                      "signup_preferences": {"usage": "Sports"}}])
+    items = ItemFeatures(products, item_vectors)
+    index = VectorIndex.build(item_vectors.product_ids, item_vectors.text, model_version="t")
+    plain = ProfileService(items, products, retriever=Retriever(index))
+    with session_scope(factory) as session:
+        profile = plain.profile_for(session, 1)
+    nearest = plain.candidates_for(profile, 10)
+    # The most popular items lie outside the 3 nearest but inside the pool of 10.
+    popularity = {nearest[9]: 9.0, nearest[8]: 8.0, nearest[5]: 7.0}
+    service = ProfileService(items, products,
+                             retriever=Retriever(index, popularity=popularity, pool=10))
+    blended = service.candidates_for(profile, 3)
+    assert blended == [nearest[9], nearest[8], nearest[5]]
+    ctx = JobContext(
+        engine=GenerationEngine(text=FakeText(), image=FakeImage()),
+        cache=MemoryAssetCache(ttl=600, jitter=0.1),
+        sessions=factory,
+        profiles=service,
+        feed_size=3,
+    )
+    refresh_feeds(ctx, user_ids=[1])
+    feed = ctx.cache.get_feed(1)
+    assert feed is not None and [i.product_id for i in feed.items] == blended

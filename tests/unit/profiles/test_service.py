@@ -8,7 +8,9 @@ from sqlalchemy.orm import Session
 
 from recgen.core.types import Product, UserEvent
 from recgen.profiles.model import PROFILE_VERSION, ItemFeatures
+from recgen.profiles.personas import Personas
 from recgen.profiles.service import ProfileService
+from recgen.retrieval.candidates import Retriever
 from recgen.retrieval.index import VectorIndex
 from recgen.retrieval.item_vectors import ItemVectors
 from recgen.store.db import make_engine, session_factory, session_scope
@@ -33,10 +35,9 @@ def test_cold_start_without_index_uses_signup_attributes(
 
 def test_candidates_skip_seen_products(products: list[Product],
                                        item_vectors: ItemVectors) -> None:
-    from recgen.retrieval.index import VectorIndex
-
     index = VectorIndex.build(item_vectors.product_ids, item_vectors.text, model_version="t")
-    service = ProfileService(ItemFeatures(products, item_vectors), products, item_index=index)
+    service = ProfileService(ItemFeatures(products, item_vectors), products,
+                             retriever=Retriever(index))
     profile = service.cold_start(1, gender="Men", age=30, preferences={})
     first = service.candidates_for(profile, 5)
     again = service.candidates_for(profile, 5, exclude=first[:2])
@@ -46,16 +47,14 @@ def test_candidates_skip_seen_products(products: list[Product],
 
 def test_popularity_blend_reorders_the_nearest_pool(products: list[Product],
                                                     item_vectors: ItemVectors) -> None:
-    from recgen.retrieval.index import VectorIndex
-
     index = VectorIndex.build(item_vectors.product_ids, item_vectors.text, model_version="t")
     items = ItemFeatures(products, item_vectors)
-    plain = ProfileService(items, products, item_index=index)
+    plain = ProfileService(items, products, retriever=Retriever(index))
     profile = plain.cold_start(1, gender="Women", age=30, preferences={"usage": "Sports"})
     pool = plain.candidates_for(profile, 6)
     popularity = {pool[-1]: 10.0, pool[-2]: 5.0}
-    blended = ProfileService(items, products, item_index=index, item_popularity=popularity,
-                             pool=6)
+    blended = ProfileService(items, products,
+                             retriever=Retriever(index, popularity=popularity, pool=6))
     assert blended.candidates_for(profile, 3) == [pool[-1], pool[-2], pool[0]]
 
 
@@ -109,3 +108,15 @@ def test_record_events_folds_current_rows_and_replays_stale_ones(
             assert from_row.controls == from_log.controls
             np.testing.assert_allclose(
                 service.user_index.reconstruct(user_id), from_row.vector, atol=1e-6)
+
+
+def test_persona_lookup_by_id(products: list[Product], item_vectors: ItemVectors) -> None:
+    service = ProfileService(ItemFeatures(products, item_vectors), products)
+    assert service.persona(0) is None  # no personas fitted
+    profiles = [service.cold_start(u, gender=g, age=30, preferences={"usage": usage})
+                for u, (g, usage) in enumerate([("Men", "Sports"), ("Women", "Formal"),
+                                                ("Men", "Casual"), ("Women", "Ethnic")])]
+    service.personas = Personas.fit(profiles, k=2, model_version=PROFILE_VERSION)
+    for persona in service.personas.personas:
+        assert service.persona(persona.persona_id) == persona
+    assert service.persona(len(service.personas)) is None

@@ -8,9 +8,21 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.repos.activity import assets_by_keys
 from recgen.store.repos.assets import record_assets
-from recgen.store.repos.interactions import add_interactions, interactions_for_users
+from recgen.store.repos.interactions import (
+    add_interactions,
+    interactions_for_users,
+    stored_event_ids,
+)
 from recgen.store.repos.products import upsert_products
-from recgen.store.repos.users import upsert_users
+from recgen.store.repos.users import (
+    count_current_profiles,
+    current_profile_vectors,
+    get_user_profiles,
+    set_profile_personas,
+    upsert_user_profiles,
+    upsert_users,
+    user_ids_after,
+)
 
 SHIRT = Product(
     1,
@@ -44,6 +56,42 @@ def test_resent_events_are_stored_once(factory) -> None:  # type: ignore[no-unty
         assert add_interactions(session, events=[event, {**event, "event_id": "e-2"}]) == 1
         stored = interactions_for_users(session, user_ids=[7])[7]
         assert [e.event_id for e in stored] == ["e-1", "e-2"]
+
+
+def test_stored_event_ids_are_the_known_ones(factory) -> None:  # type: ignore[no-untyped-def]
+    with session_scope(factory) as session:
+        add_interactions(session, events=[
+            {"event_id": "e-1", "user_id": 7, "product_id": 1, "kind": "click"},
+            {"user_id": 7, "product_id": 1, "kind": "view"},  # no event id
+        ])
+        assert stored_event_ids(session, event_ids=["e-1", "e-2"]) == {"e-1"}
+        assert stored_event_ids(session, event_ids=[]) == set()
+
+
+def test_user_ids_are_paged_in_id_order(factory) -> None:  # type: ignore[no-untyped-def]
+    with session_scope(factory) as session:
+        upsert_users(session, users=[{"id": u} for u in (3, 12, 5)])
+        assert user_ids_after(session, after=-1, limit=3) == [3, 5, 7]
+        assert user_ids_after(session, after=5, limit=3) == [7, 12]
+
+
+def test_current_profiles_are_filtered_by_version_events_and_size(  # type: ignore[no-untyped-def]
+    factory,
+) -> None:
+    row = {"model_version": "p1", "vector": b"\0" * 8, "affinities": {}, "event_count": 2}
+    with session_scope(factory) as session:
+        upsert_users(session, users=[{"id": u} for u in (1, 2, 3, 4)])
+        upsert_user_profiles(session, profiles=[
+            {**row, "user_id": 1}, {**row, "user_id": 2, "model_version": "p0"},
+            {**row, "user_id": 3, "event_count": 0}, {**row, "user_id": 4, "vector": b"\0" * 4},
+        ])
+        assert count_current_profiles(session, model_version="p1", vector_bytes=8) == 1
+        assert current_profile_vectors(session, model_version="p1", vector_bytes=8) == [
+            (1, b"\0" * 8)]
+        set_profile_personas(session, personas={1: 5, 3: 6})
+    with session_scope(factory) as session:
+        rows = get_user_profiles(session, user_ids=[1, 2, 3, 99])
+        assert {u: r.persona_id for u, r in rows.items()} == {1: 5, 2: None, 3: 6}
 
 
 def test_event_for_unknown_user_violates_foreign_key(factory) -> None:  # type: ignore[no-untyped-def]
