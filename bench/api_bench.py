@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import git_commit, scratch_database
 from recgen.core.keys import asset_key
 from recgen.core.types import Product
-from recgen.generation.cache import Feed, FeedItem, RedisAssetCache
+from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import utcnow
@@ -172,12 +172,12 @@ def seed(db_url: str, cache: RedisAssetCache, users: int, items: int) -> int:
         persona = user % 20
         pids = [(user * 31 + i * 17) % 200 + 1 for i in range(items)]
         feeds.append(
-            Feed(
+            StoredFeed(
                 user,
                 time.time(),
                 {"text": "bench", "image": "bench"},
                 tuple(
-                    FeedItem(
+                    StoredFeedItem(
                         p,
                         asset_key("text", p, model_version="bench", persona_id=persona),
                         asset_key("image", p, model_version="bench", persona_id=persona),

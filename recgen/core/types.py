@@ -122,13 +122,10 @@ class GeneratedImage:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+# A/B experiments: the thing under test is the content itself, so arms are named after what
+# they show.
 Content = Literal["generated", "stock"]
-
-
-# The thing under test is the content itself, so arms are named after what they show.
 ARMS: tuple[Content, ...] = ("stock", "generated")
-
-
 CONTROL_ARM: Content = "stock"
 
 

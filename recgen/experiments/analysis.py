@@ -26,14 +26,6 @@ from recgen.experiments.stats import (
 OUTCOMES = (("ctr", "click"), ("add_to_cart_rate", "add_to_cart"), ("conversion_rate", "purchase"))
 
 
-
-
-
-
-
-
-
-
 @dataclass(frozen=True)
 class UserOutcomes:
     """Per-user sums for one experiment: the input of the report (from SQL or a simulation)."""

@@ -10,9 +10,9 @@ Interface (both backends implement :class:`AssetCache`):
 - ``get_many(keys) -> {key: bytes | None}``, ``missing(keys) -> [key]`` (existence only, no
   payload transfer), ``put_many({key: bytes})`` (one pipelined round trip; each key gets
   ``ttl`` seconds +/- ``jitter`` so a batch written together does not expire together).
-- ``get_feed(user_id) -> Feed | None``, ``put_feed(feed)``, ``put_feeds(feeds)`` (pipelined),
+- ``get_feed(user_id) -> StoredFeed | None``, ``put_feed(feed)``, ``put_feeds(feeds)`` (pipelined),
   ``feed_age(user_id) -> seconds | None``, ``feed_ages(user_ids)`` (pipelined, no bodies read).
-  A :class:`Feed` is JSON in the :class:`recgen.core.keys.FeedPayload` format (never
+  A :class:`StoredFeed` is JSON in the :class:`recgen.core.keys.FeedPayload` format (never
   pickle), validated when read; an item with ``text_key``/``image_key`` None means
   "serve the stock title/photo" (generation failed or its gate rejected the asset).
 - ``acquire(key, ttl) -> bool`` / ``release(key)``: a stampede lock (``SET NX PX``); only the
@@ -77,7 +77,7 @@ return 0
 
 
 @dataclass(frozen=True, slots=True)
-class FeedItem:
+class StoredFeedItem:
     """One product of a feed. A None key means: serve the stock content for that kind."""
 
     product_id: int
@@ -89,11 +89,11 @@ class FeedItem:
 
 
 @dataclass(frozen=True, slots=True)
-class Feed:
+class StoredFeed:
     user_id: int
     generated_at: float  # Unix seconds
     model_versions: Mapping[str, str]  # {"text": "...", "image": "..."}
-    items: tuple[FeedItem, ...] = field(default_factory=tuple)
+    items: tuple[StoredFeedItem, ...] = field(default_factory=tuple)
 
     def to_json(self) -> bytes:
         payload: FeedPayload = {
@@ -115,11 +115,11 @@ class Feed:
         return FEED_PAYLOAD.dump_json(payload)
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> Feed:
+    def from_json(cls, raw: bytes | str) -> StoredFeed:
         """Parse (and validate) a feed as :meth:`to_json` wrote it."""
         body = FEED_PAYLOAD.validate_json(raw)
         items = tuple(
-            FeedItem(
+            StoredFeedItem(
                 product_id=item["product_id"],
                 text_key=item["text_key"],
                 image_key=item["image_key"],
@@ -149,9 +149,9 @@ class AssetCache(Protocol):
     def get_many(self, keys: Sequence[str]) -> dict[str, bytes | None]: ...
     def missing(self, keys: Sequence[str]) -> list[str]: ...
     def put_many(self, items: Mapping[str, bytes]) -> None: ...
-    def get_feed(self, user_id: int) -> Feed | None: ...
-    def put_feed(self, feed: Feed) -> None: ...
-    def put_feeds(self, feeds: Sequence[Feed]) -> None: ...
+    def get_feed(self, user_id: int) -> StoredFeed | None: ...
+    def put_feed(self, feed: StoredFeed) -> None: ...
+    def put_feeds(self, feeds: Sequence[StoredFeed]) -> None: ...
     def feed_age(self, user_id: int) -> float | None: ...
     def feed_ages(self, user_ids: Sequence[int]) -> dict[int, float | None]: ...
     def acquire(self, key: str, ttl: float) -> bool: ...
@@ -231,14 +231,14 @@ class RedisAssetCache:
     def _feed_key(self, user_id: int) -> str:
         return self._k(feed_key(user_id))
 
-    def get_feed(self, user_id: int) -> Feed | None:
+    def get_feed(self, user_id: int) -> StoredFeed | None:
         raw = self._r.get(self._feed_key(user_id))
-        return None if raw is None else Feed.from_json(raw)
+        return None if raw is None else StoredFeed.from_json(raw)
 
-    def put_feed(self, feed: Feed) -> None:
+    def put_feed(self, feed: StoredFeed) -> None:
         self.put_feeds([feed])
 
-    def put_feeds(self, feeds: Sequence[Feed]) -> None:
+    def put_feeds(self, feeds: Sequence[StoredFeed]) -> None:
         """Write feeds and their refresh times (a sorted set) in one round trip."""
         if not feeds:
             return
@@ -316,7 +316,7 @@ class RedisAssetCache:
         return deleted
 
     def stats(self, fresh_within_s: float) -> dict[str, Any]:
-        """Feed counts from the refresh-time sorted set and the server's memory and hit
+        """StoredFeed counts from the refresh-time sorted set and the server's memory and hit
         counters (server-wide: Redis counts hits for every client, not only this cache)."""
         pipe = self._r.pipeline(transaction=False)
         refreshed = self._k(FEEDS_REFRESHED)
@@ -368,15 +368,15 @@ class MemoryAssetCache:
             for key, value in items.items():
                 self._set(key, bytes(value), self._ttl.next())
 
-    def get_feed(self, user_id: int) -> Feed | None:
+    def get_feed(self, user_id: int) -> StoredFeed | None:
         with self._lock:
             raw = self._get(feed_key(user_id))
-        return None if raw is None else Feed.from_json(raw)
+        return None if raw is None else StoredFeed.from_json(raw)
 
-    def put_feed(self, feed: Feed) -> None:
+    def put_feed(self, feed: StoredFeed) -> None:
         self.put_feeds([feed])
 
-    def put_feeds(self, feeds: Sequence[Feed]) -> None:
+    def put_feeds(self, feeds: Sequence[StoredFeed]) -> None:
         with self._lock:
             for feed in feeds:
                 self._set(feed_key(feed.user_id), feed.to_json(), self._ttl.feed_ttl)
@@ -423,7 +423,7 @@ class MemoryAssetCache:
     def stats(self, fresh_within_s: float) -> dict[str, Any]:
         with self._lock:
             feeds = [self._get(key) for key in list(self._data) if key.startswith(FEED)]
-        ages = [time.time() - Feed.from_json(raw).generated_at for raw in feeds if raw]
+        ages = [time.time() - StoredFeed.from_json(raw).generated_at for raw in feeds if raw]
         return {
             "backend": "memory",
             "feeds_tracked": len(ages),

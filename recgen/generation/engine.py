@@ -329,5 +329,3 @@ def _asset(job: AssetJob, output: GeneratedText | GeneratedImage) -> Asset:
         gate=output.gate,
         payload=payload,
     )
-
-

@@ -30,7 +30,7 @@ import numpy as np
 
 from recgen.core.keys import GATE_PAYLOAD, gate_of, gate_payload, reject_key
 from recgen.core.types import AssetKind, GateResult, Product, UserEvent
-from recgen.generation.cache import Feed, FeedItem
+from recgen.generation.cache import StoredFeed, StoredFeedItem
 from recgen.generation.engine import Asset, AssetJob, Subject
 from recgen.jobs import names
 from recgen.jobs.context import JobContext, ProfileLike, ProfileSource
@@ -45,14 +45,6 @@ log = logging.getLogger(__name__)
 
 CACHED_GATE = GateResult(True)  # an asset in the cache passed its gate when it was written
 _POLL_S = 0.05
-
-
-
-
-
-
-
-
 
 
 class Clock:
@@ -218,10 +210,10 @@ def _referable(key: str | None, outcome: Outcome) -> bool:
 
 def _feed_item(
     ctx: JobContext, subject: Subject, product_id: int, kinds: Sequence[AssetKind], outcome: Outcome
-) -> FeedItem:
+) -> StoredFeedItem:
     keys = {kind: ctx.engine.key(kind, product_id, subject) for kind in kinds}
     text_key, image_key = keys.get("text"), keys.get("image")
-    return FeedItem(
+    return StoredFeedItem(
         product_id=product_id,
         text_key=text_key if _referable(text_key, outcome) else None,
         image_key=image_key if _referable(image_key, outcome) else None,
@@ -238,7 +230,7 @@ def _generate_for(
     clock: Clock,
     wait_s: float,
     owner: str | None = None,
-) -> tuple[dict[int, list[FeedItem]], dict[str, int]]:
+) -> tuple[dict[int, list[StoredFeedItem]], dict[str, int]]:
     """Items per user for ``{user: (subject, product ids)}``; unknown products are skipped."""
     with clock("sql_s"), session_scope(ctx.sessions) as session:
         products = get_products(session, product_ids=[p for _, ids in wanted.values() for p in ids])
@@ -300,7 +292,7 @@ def refresh_feeds(
     items, stats = _generate_for(ctx, wanted, ("text", "image"), clock, wait_s=0.0, owner=owner)
     now = time.time()
     feeds = [
-        Feed(
+        StoredFeed(
             user_id=u,
             generated_at=now,
             model_versions=ctx.engine.model_versions,
@@ -364,7 +356,7 @@ def _when(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def _item_json(item: FeedItem) -> dict[str, Any]:
+def _item_json(item: StoredFeedItem) -> dict[str, Any]:
     return {
         "product_id": item.product_id,
         "text_key": item.text_key,

@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
-
-
 TASK_GENERATE_ASSETS = "recgen.generate_assets"
-
-
 TASK_REFRESH_FEED = "recgen.refresh_feed"
-
-
 TASK_REFRESH_FEEDS = "recgen.refresh_feeds"  # one chunk of users: the dedup window
-
-
 TASK_REFRESH_STALE_FEEDS = "recgen.refresh_stale_feeds"
-
-
 TASK_RECORD_EVENTS = "recgen.record_events"

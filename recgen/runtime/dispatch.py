@@ -165,5 +165,3 @@ class InProcessDispatcher:
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait)
-
-

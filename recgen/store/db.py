@@ -56,6 +56,11 @@ def check_connection(engine: Engine) -> None:
         ) from exc
 
 
+def ping(session: Session) -> None:
+    """One round trip to the database (the readiness probe)."""
+    session.execute(text("SELECT 1"))
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

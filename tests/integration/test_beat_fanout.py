@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recgen.generation.cache import Feed
+from recgen.generation.cache import StoredFeed
 from recgen.jobs.names import TASK_REFRESH_STALE_FEEDS
 from recgen.runtime.celery_config import celery_config
 from tests.support.worker_world import (
@@ -51,8 +51,8 @@ def test_beat_tick_fans_stale_users_out_in_chunks(world: WorkerWorld) -> None:
     now = time.time()
     old = now - world.settings.feed_max_age_s - 3600
     world.cache.put_feeds(
-        [Feed(user_id=u, generated_at=now, model_versions={"text": "old"}) for u in FRESH]
-        + [Feed(user_id=u, generated_at=old, model_versions={"text": "old"}) for u in OLD]
+        [StoredFeed(user_id=u, generated_at=now, model_versions={"text": "old"}) for u in FRESH]
+        + [StoredFeed(user_id=u, generated_at=old, model_versions={"text": "old"}) for u in OLD]
     )
     entry = celery_config(world.settings)["beat_schedule"]["refresh-stale-feeds"]
     assert entry["task"] == TASK_REFRESH_STALE_FEEDS

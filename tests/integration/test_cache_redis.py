@@ -10,7 +10,7 @@ import redis
 
 from recgen.core.keys import asset_key
 from recgen.core.types import GateResult
-from recgen.generation.cache import Feed, FeedItem, RedisAssetCache
+from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
 
 pytestmark = pytest.mark.integration
 
@@ -63,11 +63,11 @@ def test_lock_is_exclusive_and_only_its_holder_releases_it(
 def test_feeds_and_ages(cache: RedisAssetCache) -> None:
     now = time.time()
     feeds = [
-        Feed(
+        StoredFeed(
             user_id=u,
             generated_at=now - 60 * u,
             model_versions={"text": "t", "image": "i"},
-            items=(FeedItem(1, "asset:text:t:p1:s0", None, 0, GateResult(True), None),),
+            items=(StoredFeedItem(1, "asset:text:t:p1:s0", None, 0, GateResult(True), None),),
         )
         for u in (1, 2)
     ]

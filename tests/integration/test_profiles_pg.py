@@ -21,7 +21,7 @@ from recgen.retrieval.index import VectorIndex
 from recgen.store import migrate
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import UserProfileRow
-from recgen.store.repos.interactions import add_interactions
+from recgen.store.repos.interactions import add_interactions, click_counts
 from recgen.store.repos.products import upsert_products
 from recgen.store.repos.users import upsert_users
 from tests.support.catalog import make_products, random_item_vectors
@@ -162,6 +162,9 @@ def test_profiles_from_postgres_interactions(pg_url: str, tmp_path: Path) -> Non
     with session_scope(factory) as session:
         started = open_service(session, index_dir=tmp_path, products=products)
         assert started.user_index is not None and started.user_index.count == 25
+        # The feed's candidates are blended with the stored clicks.
+        assert started.retriever.popularity == click_counts(session)
+        assert started.retriever.popularity  # the log has clicks
         cold = started.cold_start(10_000, gender="Women", age=40, preferences={"usage": "Casual"})
     assert cold.source == "lookalike" and cold.controls.age_band == "35-49"
 

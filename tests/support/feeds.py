@@ -10,7 +10,7 @@ from recgen.api.state import AppState
 from recgen.core.keys import asset_key
 from recgen.core.types import GateResult
 from recgen.experiments.assignment import assign
-from recgen.generation.cache import Feed, FeedItem, RedisAssetCache
+from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
 
 
 def key(kind: str, pid: int) -> str:
@@ -28,14 +28,14 @@ def put_feed(cache: RedisAssetCache, user_id: int) -> None:
     )
     rejected = GateResult(False, ("off-category",))
     cache.put_feed(
-        Feed(
+        StoredFeed(
             user_id=user_id,
             generated_at=time.time(),
             model_versions={"text": "v1", "image": "v1"},
             items=(
-                FeedItem(101, key("text", 101), key("image", 101), 3),
-                FeedItem(102, key("text", 102), key("image", 102), 3),
-                FeedItem(103, None, None, 3, rejected, rejected),
+                StoredFeedItem(101, key("text", 101), key("image", 101), 3),
+                StoredFeedItem(102, key("text", 102), key("image", 102), 3),
+                StoredFeedItem(103, None, None, 3, rejected, rejected),
             ),
         )
     )

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 
 from recgen.core.config import Settings
 from recgen.core.types import Product
-from recgen.generation.cache import Feed, FeedItem, RedisAssetCache
+from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import ExposureRow, InteractionRow
 from recgen.store.repos.api_keys import create_api_key
@@ -103,11 +103,11 @@ def put_generated_feed(redis_url: str, prefix: str, user_id: int, products: Sequ
     for pid in products:
         key = f"asset:text:{pid}:u{user_id}:test"
         cache.put_many({key: f"generated text for {pid}".encode()})
-        items.append(FeedItem(product_id=pid, text_key=key, image_key=None))
+        items.append(StoredFeedItem(product_id=pid, text_key=key, image_key=None))
     import time
 
-    cache.put_feed(Feed(user_id=user_id, generated_at=time.time(), model_versions={"text": "t"},
-                        items=tuple(items)))
+    cache.put_feed(StoredFeed(user_id=user_id, generated_at=time.time(),
+                              model_versions={"text": "t"}, items=tuple(items)))
     client.close()
 
 

@@ -8,14 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from recgen.api.deps import StateDep
 from recgen.api.errors import JsonResponse
 from recgen.api.state import AppState
 from recgen.runtime.celery_config import ping_broker
-from recgen.store.db import session_scope
+from recgen.store.db import ping, session_scope
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_S = 2.0
@@ -28,7 +27,7 @@ async def live() -> dict[str, str]:
 
 def _database(state: AppState) -> None:
     with session_scope(state.sessions) as session:
-        session.execute(text("SELECT 1"))
+        ping(session)
 
 
 def _broker(state: AppState) -> None:

@@ -19,7 +19,7 @@ from recgen.core.keys import asset_key
 from recgen.core.types import AssetKind, ExperimentConfig, GateResult, Product
 from recgen.experiments.analysis import UserOutcomes, build_report
 from recgen.experiments.assignment import assign
-from recgen.generation.cache import AssetCache, Feed, FeedItem
+from recgen.generation.cache import AssetCache, StoredFeed, StoredFeedItem
 from recgen.store.models import GeneratedAssetRow, utcnow
 from recgen.store.repos import activity
 from recgen.store.repos import experiments as experiment_repo
@@ -65,7 +65,7 @@ def _gate(gate: GateResult | None, audit: GeneratedAssetRow | None) -> dict[str,
     return None
 
 
-def _audit_key(feed: Feed, item: FeedItem, kind: AssetKind) -> str | None:
+def _audit_key(feed: StoredFeed, item: StoredFeedItem, kind: AssetKind) -> str | None:
     """The key the asset of ``kind`` had (or would have had): a rejected asset's feed key is
     None, but its audit row is still found under the key built from the feed's model version.
     """

@@ -9,7 +9,7 @@ trips (feed, assets, exposure log); the script keeps the serving path at one and
 "what was shown" and "what was logged" the same decision.
 
 The script reads the feed by the field names of :class:`recgen.core.keys.FeedPayload` (what
-:meth:`recgen.generation.cache.Feed.to_json` writes); a feed item's key is None when its gate
+:meth:`recgen.generation.cache.StoredFeed.to_json` writes); a feed item's key is None when its gate
 rejected the asset, which means stock content and no regeneration. The exposure entry it
 appends is a :class:`recgen.core.keys.ExposureEntry`.
 """

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recgen.store.dialect import dialect_insert
@@ -80,3 +80,14 @@ def iter_interaction_log(
         for row in rows:
             yield row[1], row[2], row[3], row[4]
         last_id = rows[-1][0]
+
+
+def click_counts(session: Session) -> dict[int, float]:
+    """Clicks per product id over the whole log: the popularity the feed's candidates are
+    blended with (products nobody clicked are absent)."""
+    rows = session.execute(
+        select(InteractionRow.product_id, func.count())
+        .where(InteractionRow.kind == "click")
+        .group_by(InteractionRow.product_id)
+    )
+    return {int(product_id): float(count) for product_id, count in rows}

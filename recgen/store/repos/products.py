@@ -33,8 +33,6 @@ _PRODUCT_COLUMNS = (
 )
 
 
-
-
 def product_from_row(row: ProductRow) -> Product:
     return Product(
         product_id=row.id,

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from recgen.api.app import Overrides, create_app
 from recgen.core.config import CONFIG_FILE_ENV, PROJECT_ROOT, Settings, get_settings
-from recgen.generation.cache import Feed, RedisAssetCache
+from recgen.generation.cache import RedisAssetCache, StoredFeed
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow, InteractionRow
@@ -180,7 +180,7 @@ def test_feed_view_shows_payloads_gates_and_provenance_without_logging(
     before = dash.redis.xlen(stream)
     body = dash.api.get(f"/v1/dashboard/users/{dash.showcase_user}/feed").json()
     feed = dash.cache.get_feed(dash.showcase_user)
-    assert isinstance(feed, Feed)
+    assert isinstance(feed, StoredFeed)
     assert body["state"] == "ready" and body["serves"] == "generated" == body["arm"]
     assert [i["product_id"] for i in body["items"]] == [i.product_id for i in feed.items]
     audit = _audit(dash.settings)

@@ -12,7 +12,7 @@ import redis
 
 from recgen.client import ApiClientError, AsyncClient, Client, Event
 from recgen.core.keys import asset_key
-from recgen.generation.cache import Feed, FeedItem, RedisAssetCache
+from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.products import upsert_products
 from tests.integration.api.conftest import ADMIN_KEY, PRODUCTS
@@ -66,7 +66,8 @@ def test_clients_against_a_served_api(server: str, redis_url: str, redis_prefix:
         arm = api.assignment(experiment.id, 42).arm
         assert arm in ("generated", "stock")
         time.sleep(0.5)  # the other worker learns of the start within its refresh interval
-        cache.put_feed(Feed(42, time.time(), {"text": "v1"}, (FeedItem(101, text_key, None, 1),)))
+        item = StoredFeedItem(101, text_key, None, 1)
+        cache.put_feed(StoredFeed(42, time.time(), {"text": "v1"}, (item,)))
         first = api.generate(42, [101, 102], idempotency_key="served-1")
         assert api.generate(42, [101, 102], idempotency_key="served-1") == first
         assert api.task(first.task_id).state == "PENDING"  # no worker consumes this queue

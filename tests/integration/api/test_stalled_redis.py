@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from recgen.api.app import Overrides, create_app
 from recgen.core.config import Settings
 from recgen.core.keys import asset_key
-from recgen.generation.cache import Feed, FeedItem, RedisAssetCache
+from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.products import upsert_products
 from tests.integration.api.conftest import ADMIN_KEY, PRODUCTS
@@ -98,8 +98,8 @@ def test_a_stalled_redis_gets_stock_within_the_deadline_then_recovers(
         upsert_products(session, products=PRODUCTS)
     text = {p: asset_key("text", p, model_version="v1", persona_id=3) for p in (101, 102, 103)}
     cache.put_many({k: f"Generated {p}".encode() for p, k in text.items()})
-    items = tuple(FeedItem(p, k, None, 3) for p, k in text.items())
-    cache.put_feed(Feed(7, time.time(), {"text": "v1"}, items))
+    items = tuple(StoredFeedItem(p, k, None, 3) for p, k in text.items())
+    cache.put_feed(StoredFeed(7, time.time(), {"text": "v1"}, items))
     db = urlsplit(redis_url).path or "/0"
     stalled = settings.model_copy(
         update={

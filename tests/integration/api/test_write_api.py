@@ -183,10 +183,10 @@ def test_experiment_lifecycle_and_report(api: TestClient, state: AppState) -> No
     users = list(range(3000, 3040))
     arms = {u: api.get(f"/v1/experiments/{eid}/assignments/{u}").json()["arm"] for u in users}
     assert set(arms.values()) == {"generated", "stock"}
-    from recgen.generation.cache import Feed, FeedItem
+    from recgen.generation.cache import StoredFeed, StoredFeedItem
 
     for u in users:
-        state.cache.put_feed(Feed(u, 0.0, {"text": "v1"}, (FeedItem(101, None, None),)))
+        state.cache.put_feed(StoredFeed(u, 0.0, {"text": "v1"}, (StoredFeedItem(101, None, None),)))
     served = {u: api.get(f"/v1/feed/{u}").json()["items"][0]["exposure_id"] for u in users}
     state.drainer.drain_all()
     with session_scope(state.sessions) as session:

@@ -1,4 +1,4 @@
-"""Feed serialisation and the in-process cache (same contract as Redis)."""
+"""StoredFeed serialisation and the in-process cache (same contract as Redis)."""
 
 from __future__ import annotations
 
@@ -11,26 +11,26 @@ import pytest
 from pydantic import ValidationError
 
 from recgen.core.types import GateResult
-from recgen.generation.cache import Feed, FeedItem, MemoryAssetCache
+from recgen.generation.cache import MemoryAssetCache, StoredFeed, StoredFeedItem
 
 
-def _feed() -> Feed:
-    return Feed(
+def _feed() -> StoredFeed:
+    return StoredFeed(
         user_id=7,
         generated_at=1_700_000_000.5,
         model_versions={"text": "t1", "image": "i1"},
         items=(
-            FeedItem(
+            StoredFeedItem(
                 1, "asset:text:t1:p1:s0", None, 0, GateResult(True), GateResult(False, ("blurry",))
             ),
-            FeedItem(2, None, None, None, None, None),
+            StoredFeedItem(2, None, None, None, None, None),
         ),
     )
 
 
 def test_feed_round_trips_through_json() -> None:
     feed = _feed()
-    assert Feed.from_json(feed.to_json()) == feed
+    assert StoredFeed.from_json(feed.to_json()) == feed
 
 
 def test_feed_json_is_the_payload_format_readers_expect() -> None:
@@ -73,7 +73,7 @@ def test_a_malformed_feed_is_refused_not_half_read(mangle: Callable[[Any], objec
     body = json.loads(_feed().to_json())
     mangle(body)
     with pytest.raises(ValidationError):
-        Feed.from_json(json.dumps(body))
+        StoredFeed.from_json(json.dumps(body))
 
 
 def test_memory_cache_ttl_jitter_and_expiry() -> None:
@@ -100,7 +100,7 @@ def test_memory_cache_feeds_and_ages() -> None:
     cache = MemoryAssetCache(ttl=60, jitter=0.1)
     assert cache.get_feed(7) is None
     assert cache.feed_ages([7]) == {7: None}
-    feed = Feed(user_id=7, generated_at=time.time() - 30, model_versions={"text": "t"})
+    feed = StoredFeed(user_id=7, generated_at=time.time() - 30, model_versions={"text": "t"})
     cache.put_feed(feed)
     assert cache.get_feed(7) == feed
     age = cache.feed_age(7)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy.exc import IntegrityError
 
@@ -10,6 +12,7 @@ from recgen.store.repos.activity import assets_by_keys
 from recgen.store.repos.assets import record_assets
 from recgen.store.repos.interactions import (
     add_interactions,
+    click_counts,
     interactions_for_users,
     stored_event_ids,
 )
@@ -120,3 +123,14 @@ def test_asset_record_is_written_once_per_cache_key(factory) -> None:  # type: i
         stored = assets_by_keys(session, keys=["text:1:p2:v1", "k2"])
     assert sorted(stored) == ["k2", "text:1:p2:v1"]
     assert stored["text:1:p2:v1"].gate_passed is True
+
+
+def test_click_counts_count_clicks_per_product(factory) -> None:  # type: ignore[no-untyped-def]
+    events = [
+        {"event_id": f"c{i}", "user_id": 7, "product_id": pid, "kind": kind}
+        for i, (pid, kind) in enumerate([(1, "click"), (1, "click"), (2, "click"), (2, "view")])
+    ]
+    with session_scope(factory) as session:
+        upsert_products(session, products=[dataclasses.replace(SHIRT, product_id=2)])
+        add_interactions(session, events=events)
+        assert click_counts(session) == {1: 2.0, 2: 1.0}
