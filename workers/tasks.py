@@ -30,6 +30,7 @@ from recgen.jobs.names import (
     TASK_REFRESH_FEEDS,
     TASK_REFRESH_STALE_FEEDS,
 )
+from recgen.runtime.bootstrap import build_redis
 from workers.app import app, context, settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ _counter: redis.Redis[bytes] | None = None
 def _deliveries(task_id: str, retries: int) -> int:
     global _counter
     if _counter is None:
-        _counter = redis.Redis.from_url(settings().redis_url, socket_timeout=5)
+        _counter = build_redis(settings())
     key = prefixed(settings().cache_prefix, delivery_key(task_id, retries))
     pipe = _counter.pipeline()
     pipe.incr(key)

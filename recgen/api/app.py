@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -40,10 +39,10 @@ from recgen.api.state import AppState, ExperimentCache, KeyCache, RecentFeeds, S
 from recgen.core.config import ConfigError, Settings, get_settings
 from recgen.core.keys import exposure_stream
 from recgen.experiments.exposures import ExposureDrainer
-from recgen.generation.cache import AssetCache, build_cache
-from recgen.runtime.bootstrap import build_dispatcher
+from recgen.generation.cache import AssetCache
+from recgen.runtime.bootstrap import build_cache, build_dispatcher, build_redis, build_sessions
 from recgen.runtime.dispatch import Dispatcher
-from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.db import session_scope
 from recgen.store.repos.api_keys import create_api_key, find_api_key, hash_key
 
 log = logging.getLogger(__name__)
@@ -64,16 +63,14 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
             'the API serves feeds from Redis: set cache_backend = "redis" '
             "(RECGEN_CACHE_BACKEND=redis) and redis_url"
         )
-    sessions = session_factory(make_engine(settings.database_url))
+    sessions = build_sessions(settings)
     # No socket_timeout (redis-py would wrap every command's send in asyncio.wait_for, a Task
     # per command): each async call is bounded by redis_deadline.redis_call instead. None, not
     # omitted: redis-py's default is 5 s.
     redis_async: aioredis.Redis[bytes] = aioredis.Redis.from_url(
         settings.redis_url, socket_timeout=None, socket_connect_timeout=5
     )
-    redis_sync: redis.Redis[bytes] = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=5, socket_connect_timeout=5
-    )
+    redis_sync = build_redis(settings)
     stream = exposure_stream(settings)
     cache = overrides.cache or build_cache(settings)
     return AppState(

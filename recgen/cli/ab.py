@@ -100,12 +100,11 @@ def drain_cmd(
     ] = False,
 ) -> None:
     """Move pending exposures from the Redis stream to SQL (once, or forever with --follow)."""
-    import redis
+    from recgen.runtime.bootstrap import build_redis
 
     settings = get_settings()
-    client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url)
     drainer = ExposureDrainer(
-        client,
+        build_redis(settings),
         open_store(),
         stream=exposure_stream(settings),
         batch=settings.exposure_drain_batch,

@@ -31,8 +31,8 @@ from recgen.experiments.simulator import Simulator, SimUser, store_population
 from recgen.jobs.context import JobContext
 from recgen.jobs.functions import refresh_feeds
 from recgen.profiles.rebuild import photo_embedder, rebuild_indexes
-from recgen.runtime.bootstrap import build_context
-from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.runtime.bootstrap import build_context, build_sessions
+from recgen.store.db import session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.repos.products import get_products, iter_products
 
@@ -85,7 +85,7 @@ def run_demo(settings: Settings, config: DemoConfig, progress: Progress) -> Demo
         result.stage_seconds[name] = round(time.perf_counter() - started, 1)
 
     upgrade(settings.database_url)
-    factory = session_factory(make_engine(settings.database_url))
+    factory = build_sessions(settings)
     with stage("catalog"):
         result.figures["products"] = _load_catalog_slice(
             factory, settings, config, styles=styles, images=images, progress=progress

@@ -22,8 +22,9 @@ Interface (both backends implement :class:`AssetCache`):
   ``stats(fresh_within_s)`` (feeds tracked and refreshed recently, plus the backend's own
   counters; cheap: no key scan).
 
-``build_cache(settings)`` returns :class:`RedisAssetCache` (``cache_backend = "redis"``) or
-:class:`MemoryAssetCache` (the embedded default). This module knows nothing of models.
+Two implementations: :class:`RedisAssetCache` (production) and :class:`MemoryAssetCache` (the
+embedded default); :func:`recgen.runtime.bootstrap.build_cache` picks one from the settings.
+This module knows nothing of models and reads no settings.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from recgen.core.keys import (
 from recgen.core.types import GateResult
 
 if TYPE_CHECKING:
-    from recgen.core.config import Settings
+    pass
 
 # Release only our own lock: a lock that expired and was re-acquired by another worker must
 # not be deleted by the first holder finishing late.
@@ -430,18 +431,3 @@ class MemoryAssetCache:
             "feeds_fresh": sum(1 for age in ages if age <= fresh_within_s),
             "entries": len(self._data),
         }
-
-
-def build_cache(settings: Settings, *, prefix: str | None = None) -> AssetCache:
-    """The configured cache. ``prefix`` defaults to ``settings.cache_prefix``."""
-    if settings.cache_backend == "memory":
-        return MemoryAssetCache(settings.asset_ttl_seconds, settings.asset_ttl_jitter)
-    client: redis.Redis[bytes] = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=5, socket_connect_timeout=5
-    )
-    return RedisAssetCache(
-        client,
-        prefix or settings.cache_prefix,
-        settings.asset_ttl_seconds,
-        settings.asset_ttl_jitter,
-    )

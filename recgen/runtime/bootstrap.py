@@ -9,18 +9,20 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import redis
+from sqlalchemy.orm import Session, sessionmaker
+
 from recgen.core.errors import ModelLoadError
-from recgen.generation.cache import AssetCache, build_cache
+from recgen.generation.cache import AssetCache, MemoryAssetCache, RedisAssetCache
 from recgen.generation.engine import GenerationEngine, ModelHandle
 from recgen.jobs.context import JobContext
 from recgen.jobs.functions import job_table
-from recgen.runtime.celery_config import make_celery_client
-from recgen.runtime.dispatch import CeleryDispatcher, Dispatcher, InProcessDispatcher
-from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.db import check_connection, make_engine, session_factory, session_scope
 from recgen.store.repos.products import iter_products
 
 if TYPE_CHECKING:
     from recgen.core.config import Settings
+    from recgen.runtime.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = "unavailable"  # model name and version of the stand-in for a refused model
@@ -77,7 +79,7 @@ def build_context(settings: Settings, *, cache: AssetCache | None = None) -> Job
     # Imported here: the indexes (FAISS) load only in processes that run jobs, not the API's.
     from recgen.profiles.service import open_service
 
-    sessions = session_factory(make_engine(settings.database_url))
+    sessions = build_sessions(settings)
     with session_scope(sessions) as session:
         products = list(iter_products(session))
         service = open_service(session, index_dir=settings.index_dir, products=products)
@@ -117,6 +119,10 @@ def build_dispatcher(settings: Settings, *, cache: AssetCache | None = None) -> 
     In-process, pass the caller's ``cache``: with the memory backend the jobs must write
     into the very cache object the API reads (a second MemoryAssetCache would be empty).
     """
+    # Imported here: Celery is needed only where work is submitted (the API, beat).
+    from recgen.runtime.celery_config import make_celery_client
+    from recgen.runtime.dispatch import CeleryDispatcher, InProcessDispatcher
+
     if settings.executor == "celery":
         return CeleryDispatcher(make_celery_client(settings), settings.celery_queue)
     return InProcessDispatcher(
@@ -144,4 +150,33 @@ def build_engine(settings: Settings) -> GenerationEngine:
             text_model.name, text_model.version, DescriptionGenerator(text_model).generate
         ),
         image=ModelHandle(generator.name, generator.version, images.generate),
+    )
+
+
+def build_sessions(settings: Settings, *, check: bool = False) -> sessionmaker[Session]:
+    """Sessions on the configured database; ``check`` fails at once, in one line, when it
+    cannot be reached (what a command wants; a server retries per request instead)."""
+    engine = make_engine(settings.database_url)
+    if check:
+        check_connection(engine)
+    return session_factory(engine)
+
+
+def build_redis(settings: Settings) -> redis.Redis[bytes]:
+    """A synchronous client of the configured Redis, with bounded connects and commands."""
+    client: redis.Redis[bytes] = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=5, socket_connect_timeout=5
+    )
+    return client
+
+
+def build_cache(settings: Settings, *, prefix: str | None = None) -> AssetCache:
+    """The configured asset cache. ``prefix`` defaults to ``settings.cache_prefix``."""
+    if settings.cache_backend == "memory":
+        return MemoryAssetCache(settings.asset_ttl_seconds, settings.asset_ttl_jitter)
+    return RedisAssetCache(
+        build_redis(settings),
+        prefix or settings.cache_prefix,
+        settings.asset_ttl_seconds,
+        settings.asset_ttl_jitter,
     )
