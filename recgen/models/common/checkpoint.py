@@ -108,6 +108,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     try:
         with safe_open(str(path), framework="pt") as handle:
             raw = (handle.metadata() or {}).get(_METADATA_KEY)
+            # keys(): a safe_open handle is not iterable itself.
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
     except (OSError, SafetensorError) as exc:
         raise ModelLoadError(f"checkpoint {path} is unreadable: {exc}") from exc

@@ -120,8 +120,8 @@ class ProductImageGenerator:
         return self.version
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, classifier: str | Path | None = None,
-                        png_level: int = 1, max_batch: int = 256) -> ProductImageGenerator:
+    def from_pretrained(cls, path: str | Path, *,
+                        classifier: str | Path | None = None) -> ProductImageGenerator:
         """Load the pipeline at ``path``; ``classifier`` replaces the classifier its index names."""
         path = Path(path)
         index = _read_index(path)
@@ -133,8 +133,7 @@ class ProductImageGenerator:
         generator, gate = ImageGenerator.from_pretrained(path), ImageClassifier.from_pretrained(
             gate_path)
         try:
-            return cls(generator, gate, png_level=png_level, max_batch=max_batch,
-                       **asdict(sampling))
+            return cls(generator, gate, **asdict(sampling))
         except ValueError as exc:
             raise ModelLoadError(f"image pipeline at {path} with the classifier at {gate_path}: "
                                  f"{exc}") from exc

@@ -54,7 +54,8 @@ class GanTrainConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.0, 0.99)
-    # None by default, as usual for GANs; when set, on matrices only (optimizer_groups).
+    # No weight decay by default, as usual for GANs; when set, on matrices only
+    # (optimizer_groups).
     weight_decay: float = 0.0
     ema_decay: float = 0.999
     mode_seeking: float = 0.5
