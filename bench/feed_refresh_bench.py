@@ -70,7 +70,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--text-model", type=Path, help="default: settings.text_model_path")
     parser.add_argument("--image-model", type=Path, help="default: settings.image_model_path")
     parser.add_argument(
-        "--image-classifier", type=Path, help="default: settings.image_classifier_path"
+        "--image-classifier", type=Path,
+        help="default: settings.image_classifier_path, else the one the image pipeline names"
     )
     parser.add_argument("--out", type=Path, required=True)
     return parser.parse_args()

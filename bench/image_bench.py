@@ -30,7 +30,6 @@ from bench.common import git_commit, matmul_flops_per_s
 from recgen.catalog.styles import read_styles
 from recgen.core.config import get_settings
 from recgen.core.types import ImageRequest, Product
-from recgen.models.image.classifier import ImageClassifier
 from recgen.models.image.generator import ImageGenerator
 from recgen.models.image.pipeline import ProductImageGenerator
 from recgen.models.image.png import encode_png_batch
@@ -76,9 +75,9 @@ def main() -> None:
     torch.set_num_threads(settings.torch_threads)
     # The engine's own image batch size unless told otherwise: the bench measures what serves.
     args.batch = args.batch or settings.generation_image_batch_size
-    generator = ImageGenerator.from_pretrained(settings.image_model_path)
-    pipe = ProductImageGenerator(generator,
-                                 ImageClassifier.from_pretrained(settings.image_classifier_path))
+    pipe = ProductImageGenerator.from_pretrained(settings.image_model_path,
+                                                 classifier=settings.image_classifier_path)
+    generator = pipe.generator
     myntra = settings.data_dir / "myntra"
     products: list[Product] = read_styles(myntra / "styles.csv").products
     requests = [ImageRequest(products[i % len(products)], seed=i) for i in range(args.images)]
@@ -117,7 +116,7 @@ def main() -> None:
         "image_fid_ratio_source": ratio_source,
         "settings": {"batch": args.batch, "images": args.images, "threads":
                      settings.torch_threads, "png_level": pipe.png_level,
-                     "n_candidates_personalized": pipe.n_candidates},
+                     "n_candidates_personalized": pipe.sampling.n_candidates},
         "generator_version": generator.version, "classifier_version": pipe.classifier.version,
         "git_commit": git_commit(), "machine": {"platform": platform.platform(),
                                                 "cpus": os.cpu_count(),

@@ -29,10 +29,8 @@ def image_cmd(
     """FID / conditional accuracy / diversity / personalization uplift vs the real photos."""
     import torch
 
-    from recgen.models.image.classifier import ImageClassifier
     from recgen.models.image.data import load_photos
     from recgen.models.image.evaluate import evaluate_image_engine
-    from recgen.models.image.generator import ImageGenerator
     from recgen.models.image.pipeline import ProductImageGenerator
     from recgen.models.image.recipe import baseline_samples
 
@@ -42,8 +40,8 @@ def image_cmd(
                 and split in ("all", "validation" if is_validation(p.product_id) else "train")]
     if len(products) < 4:
         raise typer.BadParameter(f"only {len(products)} products with photos in {styles}")
-    pipe = ProductImageGenerator(ImageGenerator.from_pretrained(settings.image_model_path),
-                                 ImageClassifier.from_pretrained(settings.image_classifier_path))
+    pipe = ProductImageGenerator.from_pretrained(settings.image_model_path,
+                                                 classifier=settings.image_classifier_path)
     photos = load_photos([str(p.image_path) for p in products], progress=True)
     base = baseline_samples(baseline, len(products)) if baseline is not None else None
     metrics = evaluate_image_engine(pipe, products, photos, baseline_images=base, n_users=users)

@@ -19,6 +19,7 @@ def rebuild_cmd(
 ) -> None:
     """Rebuild everything from SQL; files are replaced atomically, with manifests."""
     from recgen.profiles.rebuild import photo_embedder, rebuild_indexes
+    from recgen.runtime.bootstrap import image_classifier_path
 
     settings = get_settings()
     index_dir = settings.index_dir
@@ -26,7 +27,7 @@ def rebuild_cmd(
         open_store(),
         index_dir=index_dir,
         personas=personas,
-        image_embedder=photo_embedder(settings.image_classifier_path),
+        image_embedder=photo_embedder(image_classifier_path(settings)),
         recompute_items=recompute_items,
         on_stage=lambda name: typer.echo(f"  {name} ...", err=True),
     )

@@ -31,8 +31,10 @@ def image_cmd(
     import torch
 
     from recgen.models.image import recipe
+    from recgen.runtime.bootstrap import image_classifier_path
 
     settings = get_settings()
+    classifier = image_classifier_path(settings)
     # One intra-op thread: on a shared small machine extra threads mostly spin and steal.
     torch.set_num_threads(threads)
     myntra = settings.data_dir / "myntra"
@@ -43,17 +45,16 @@ def image_cmd(
                f"{len(split.vocab.article_classes)} article classes")
     todo = {s.strip() for s in stages.split(",")}
     if "classifier" in todo:
-        recipe.run_classifier(split, settings.image_classifier_path, epochs=classifier_epochs,
+        recipe.run_classifier(split, classifier, epochs=classifier_epochs,
                               resume=classifier_resume)
     if "gan" in todo:
         recipe.run_gan(split, settings.image_model_path, work_dir, minutes * 60, resume)
     if "truncation" in todo:
-        recipe.choose_truncation(split, settings.image_model_path, settings.image_classifier_path)
+        recipe.choose_truncation(split, settings.image_model_path, classifier)
     if "baseline" in todo:
         recipe.run_baseline(split, work_dir, minutes * 60)
     if "eval" in todo:
-        metrics = recipe.run_eval(split, settings.image_model_path,
-                                  settings.image_classifier_path, work_dir)
+        metrics = recipe.run_eval(split, settings.image_model_path, classifier, work_dir)
         typer.echo(f"validation: fid {metrics['fid']:.2f} (real floor {metrics['real_fid']:.2f}), "
                    f"cond_accuracy {metrics['cond_accuracy']:.3f} "
                    f"(real {metrics['real_cond_accuracy']:.3f}), "

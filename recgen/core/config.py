@@ -58,8 +58,10 @@ class Settings(BaseSettings):
     var_dir: Path = Field(default=PROJECT_ROOT / "var")
     index_dir: Path = Field(default=PROJECT_ROOT / "var" / "indexes")
     text_model_path: Path = Field(default=WEIGHTS_DIR / "text")
+    # The image pipeline: generator, sampling settings and (in its model_index.json) the gate
+    # classifier's directory. Set, image_classifier_path replaces that classifier.
     image_model_path: Path = Field(default=WEIGHTS_DIR / "image")
-    image_classifier_path: Path = Field(default=WEIGHTS_DIR / "image_classifier")
+    image_classifier_path: Path | None = None
 
     # Storage and transport.
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'recgen.db'}"

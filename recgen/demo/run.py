@@ -31,7 +31,7 @@ from recgen.experiments.simulator import Simulator, SimUser, store_population
 from recgen.jobs.context import JobContext
 from recgen.jobs.functions import refresh_feeds
 from recgen.profiles.rebuild import photo_embedder, rebuild_indexes
-from recgen.runtime.bootstrap import build_context, build_sessions
+from recgen.runtime.bootstrap import build_context, build_sessions, image_classifier_path
 from recgen.store.db import session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.repos.products import get_products, iter_products
@@ -99,7 +99,7 @@ def run_demo(settings: Settings, config: DemoConfig, progress: Progress) -> Demo
             factory,
             index_dir=settings.index_dir,
             personas=config.personas,
-            image_embedder=photo_embedder(settings.image_classifier_path),
+            image_embedder=photo_embedder(image_classifier_path(settings)),
             on_stage=lambda _name: advance_index(1),
         )
     result.figures["personas"] = rebuilt.personas

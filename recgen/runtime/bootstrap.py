@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from recgen.core.errors import ModelLoadError
+from recgen.core.types import GeneratedImage, ImageRequest
 from recgen.generation.cache import AssetCache, MemoryAssetCache, RedisAssetCache
 from recgen.generation.engine import GenerationEngine, ModelHandle
 from recgen.jobs.context import JobContext
@@ -134,22 +136,15 @@ def build_engine(settings: Settings) -> GenerationEngine:
     """The engine with the shipped text and image models from the configured paths."""
     # Imported here: loading transformers/torch costs seconds, and the API, which imports
     # this package's cache and dispatch, never needs the models.
-    from recgen.models.image.classifier import ImageClassifier
-    from recgen.models.image.generator import ImageGenerator
-    from recgen.models.image.pipeline import ProductImageGenerator
     from recgen.models.text import DescriptionGenerator, TextModel
 
     text_model = TextModel.from_pretrained(settings.text_model_path)
-    generator = ImageGenerator.from_pretrained(settings.image_model_path)
-    images = ProductImageGenerator(
-        generator, ImageClassifier.from_pretrained(settings.image_classifier_path)
-    )
     return GenerationEngine.from_settings(
         settings,
         text=ModelHandle(
             text_model.name, text_model.version, DescriptionGenerator(text_model).generate
         ),
-        image=ModelHandle(generator.name, generator.version, images.generate),
+        image=image_handle(settings),
     )
 
 
@@ -180,3 +175,22 @@ def build_cache(settings: Settings, *, prefix: str | None = None) -> AssetCache:
         settings.asset_ttl_seconds,
         settings.asset_ttl_jitter,
     )
+
+
+def image_handle(settings: Settings) -> ModelHandle[ImageRequest, GeneratedImage]:
+    """The image pipeline at ``image_model_path``, versioned as a whole (generator, gate
+    classifier and sampling settings), with the ``image_classifier_path`` override applied."""
+    from recgen.models.image.pipeline import ProductImageGenerator
+
+    images = ProductImageGenerator.from_pretrained(
+        settings.image_model_path, classifier=settings.image_classifier_path
+    )
+    return ModelHandle(images.name, images.version, images.generate)
+
+
+def image_classifier_path(settings: Settings) -> Path:
+    """The gate classifier the engine uses: the settings override, else the one the image
+    pipeline names. Item image vectors come from it too, so taste and gate share one space."""
+    from recgen.models.image.pipeline import classifier_path
+
+    return settings.image_classifier_path or classifier_path(settings.image_model_path)

@@ -55,13 +55,15 @@ class World:
 
 
 def _recgen(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", "from recgen.cli import main; main()", *args],
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
-        check=True,
         timeout=600,
         capture_output=True,
+        text=True,
     )
+    # The command's own words, not only its exit status, when a set-up step fails.
+    assert done.returncode == 0, f"recgen {' '.join(args)}: {done.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 The faults under test are in the queue, cache and database handling, not in the models, and
 the suite runs on two shared CPU cores, so the text model is a deterministic stand-in that
 takes ``RECGEN_TEST_GEN_DELAY_S`` per batch (long enough for a SIGKILL to land mid-batch).
-The image model is the REAL artefact from ``image_model_path`` when
+The image model is the REAL pipeline from ``image_model_path`` when
 ``RECGEN_TEST_REAL_IMAGE=1`` (a tiny random cGAN, so a corrupted file is really loaded and
 refused), else a deterministic stand-in too.
 """
@@ -53,15 +53,7 @@ def _image(requests: Sequence[ImageRequest]) -> list[GeneratedImage]:
 def _image_handle(settings: Settings) -> ModelHandle[ImageRequest, GeneratedImage]:
     if os.environ.get("RECGEN_TEST_REAL_IMAGE") != "1":
         return ModelHandle("light-image", "l1", _image)
-    from recgen.models.image.classifier import ImageClassifier
-    from recgen.models.image.generator import ImageGenerator
-    from recgen.models.image.pipeline import ProductImageGenerator
-
-    generator = ImageGenerator.from_pretrained(settings.image_model_path)
-    images = ProductImageGenerator(
-        generator, ImageClassifier.from_pretrained(settings.image_classifier_path)
-    )
-    return ModelHandle(generator.name, generator.version, images.generate)
+    return bootstrap.image_handle(settings)
 
 
 def build_light_engine(settings: Settings) -> GenerationEngine:

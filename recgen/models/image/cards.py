@@ -17,7 +17,9 @@ latent z (64-d). Trained by `recgen train image` on the Myntra photos in
 `$RECGEN_DATA_DIR/myntra/images` joined to `styles.csv`, train split of
 `recgen.catalog.split.is_validation` (validation = 10% of ids by hash). Files: `model.safetensors`
 (fp16 weights + per-article templates), `config.json` (network config, condition vocabulary,
-training facts), `validation_metrics.json`. Load with
+training facts), `model_index.json` (the pipeline: the gate classifier's directory and the
+sampling settings), `validation_metrics.json`. Load the pipeline with
+`recgen.models.image.ProductImageGenerator.from_pretrained(path)`, the generator alone with
 `recgen.models.image.ImageGenerator.from_pretrained(path)`.
 
 ## Architecture and why

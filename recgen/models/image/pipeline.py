@@ -12,15 +12,30 @@ generator's conditions.
 
 Encoding: the served images of a batch are encoded together by :mod:`recgen.models.image.png`
 at zlib level 1 (``png_level`` changes it).
+
+A pipeline directory (in the manner of diffusers' ``model_index.json``) is the generator's own
+directory (``model.safetensors`` + ``config.json``, so ``ImageGenerator.from_pretrained`` still
+loads it alone) plus ``model_index.json``: the gate classifier's directory, relative to the
+pipeline's (a sub-folder by default, or a path such as ``../image_classifier``), and the
+sampling settings. The version hashes the generator's and the classifier's versions (content
+hashes of their weights and configs) with the sampling settings, so a change of any of them is a
+new version and never serves its images under another's cache keys. ``png_level`` and
+``max_batch`` are not part of it: they change the encoding's bytes or the speed, not the image.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 
+from recgen.core.errors import ModelLoadError
 from recgen.core.types import GateResult, GeneratedImage, ImageRequest
 from recgen.models.image.classifier import ImageClassifier
 from recgen.models.image.data import to_uint8
@@ -28,6 +43,29 @@ from recgen.models.image.generator import ImageGenerator
 from recgen.models.image.png import encode_png_batch
 
 PNG_CONTENT_TYPE = "image/png"  # GeneratedImage.png is always PNG
+INDEX = "model_index.json"
+KIND = "recgen-image-pipeline"
+DEFAULT_CLASSIFIER_DIR = "classifier"
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """What the pipeline serves beyond its networks' weights; saved in ``model_index.json``."""
+
+    # Latents drawn per personalized request (best-of-N); unpersonalized requests draw one.
+    n_candidates: int = 8
+    # The gate also needs the classifier's probability of the product's article at least this.
+    min_article_prob: float = 0.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_candidates, bool) or not isinstance(self.n_candidates, int) or (
+                self.n_candidates < 1):
+            raise ValueError(f"n_candidates must be a positive integer, got {self.n_candidates!r}")
+        if isinstance(self.min_article_prob, bool) or not isinstance(
+                self.min_article_prob, int | float) or not 0.0 <= self.min_article_prob <= 1.0:
+            raise ValueError(f"min_article_prob must be in [0, 1], got {self.min_article_prob!r}")
+        # 0 and 0.0 are one setting and must hash to one version.
+        object.__setattr__(self, "min_article_prob", float(self.min_article_prob))
 
 
 @dataclass(frozen=True)
@@ -55,14 +93,54 @@ class ProductImageGenerator:
             raise ValueError("classifier and generator were trained on different article classes")
         self.generator = generator
         self.classifier = classifier
-        self.n_candidates = n_candidates
-        self.min_article_prob = min_article_prob
+        self.sampling = SamplingConfig(n_candidates, min_article_prob)
         self.png_level = png_level
         self.max_batch = max_batch
 
+    @property
+    def name(self) -> str:
+        return self.generator.name
+
+    @property
+    def version(self) -> str:
+        """Hash of the components' versions and the sampling settings (see the module doc)."""
+        identity = {"generator": self.generator.version, "classifier": self.classifier.version,
+                    "sampling": asdict(self.sampling)}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+
+    def save_pretrained(self, path: str | Path, *,
+                        classifier_dir: str = DEFAULT_CLASSIFIER_DIR) -> str:
+        """Write the generator into ``path``, the classifier into ``path / classifier_dir`` and
+        the index naming it; return the version."""
+        path = Path(path)
+        self.generator.save_pretrained(path)
+        self.classifier.save_pretrained(path / classifier_dir)
+        index = {"kind": KIND, "classifier": classifier_dir, "sampling": asdict(self.sampling)}
+        (path / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        return self.version
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *,
+                        classifier: str | Path | None = None) -> ProductImageGenerator:
+        """Load the pipeline at ``path``; ``classifier`` replaces the classifier its index names."""
+        path = Path(path)
+        index = _read_index(path)
+        try:
+            sampling = SamplingConfig(**index["sampling"])
+        except (TypeError, ValueError) as exc:
+            raise ModelLoadError(f"{path / INDEX}: bad sampling settings: {exc}") from exc
+        gate_path = Path(classifier) if classifier is not None else _component(path, index)
+        generator, gate = ImageGenerator.from_pretrained(path), ImageClassifier.from_pretrained(
+            gate_path)
+        try:
+            return cls(generator, gate, **asdict(sampling))
+        except ValueError as exc:
+            raise ModelLoadError(f"image pipeline at {path} with the classifier at {gate_path}: "
+                                 f"{exc}") from exc
+
     def latents(self, request: ImageRequest) -> torch.Tensor:
         """[K, z_dim] latents of one request; row 0 is the unpersonalized sample."""
-        k = self.n_candidates if request.taste_vector is not None else 1
+        k = self.sampling.n_candidates if request.taste_vector is not None else 1
         return self.generator.latents(k, torch.Generator().manual_seed(request.seed))
 
     def draw(self, requests: Sequence[ImageRequest]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,7 +178,7 @@ class ProductImageGenerator:
             target = int(article[i])
             p_target = cands.article_probs[rows, target]
             passing = (cands.article_probs[rows].argmax(1) == target) & (
-                p_target >= self.min_article_prob)
+                p_target >= self.sampling.min_article_prob)
             pick, extra = self._choose(request, cands.features[rows], passing)
             row = int(rows[pick])
             probs = cands.article_probs[row]
@@ -112,10 +190,10 @@ class ProductImageGenerator:
             extra.update({"article_prob": float(probs[target]), "candidates": float(len(rows))})
             served.append((row, gate, predicted, extra))
         pngs = encode_png_batch(cands.images[[row for row, *_ in served]], self.png_level)
+        version = self.version
         return [
             GeneratedImage(
-                png=png, gate=gate, model_name=self.generator.name,
-                model_version=self.generator.version, seed=request.seed,
+                png=png, gate=gate, model_name=self.name, model_version=version, seed=request.seed,
                 predicted_article_type=predicted, extra=extra,
             )
             for request, png, (_, gate, predicted, extra) in zip(requests, pngs, served,
@@ -139,3 +217,32 @@ class ProductImageGenerator:
         pick = int(ranked.argmin())
         return pick, {"taste_distance": float(dist[pick]), "taste_distance_unpersonalized":
                       float(dist[0])}
+
+
+def _read_index(path: Path) -> dict[str, Any]:
+    file = path / INDEX
+    if not file.is_file():
+        raise ModelLoadError(f"image pipeline not found: {path} needs {INDEX}")
+    try:
+        index: dict[str, Any] = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{file} is unreadable: {exc}") from exc
+    if index.get("kind") != KIND:
+        raise ModelLoadError(f"{file} holds a {index.get('kind')!r}, expected {KIND!r}")
+    if not isinstance(index.get("classifier"), str) or not isinstance(index.get("sampling"), dict):
+        raise ModelLoadError(f"{file} needs a classifier path and a sampling object")
+    return index
+
+
+def _component(path: Path, index: dict[str, Any]) -> Path:
+    # normpath: "../image_classifier" reads as a sibling in messages and in the settings.
+    return Path(os.path.normpath(path / index["classifier"]))
+
+
+def classifier_path(path: str | Path) -> Path:
+    """Where the pipeline at ``path`` keeps its gate classifier: as its index names it, else (no
+    index written yet) the sub-folder that ``save_pretrained`` writes it to."""
+    path = Path(path)
+    if not (path / INDEX).is_file():
+        return path / DEFAULT_CLASSIFIER_DIR
+    return _component(path, _read_index(path))

@@ -6,6 +6,7 @@ The CLI reads the catalog (it owns file/DB access) and hands the products here.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from recgen.models.image.classifier import ImageClassifier, train_classifier
 from recgen.models.image.data import ConditionVocab, cached_photos
 from recgen.models.image.evaluate import condition_scores, evaluate_image_engine
 from recgen.models.image.generator import ImageGenerator
-from recgen.models.image.pipeline import ProductImageGenerator
+from recgen.models.image.pipeline import INDEX, ProductImageGenerator
 from recgen.models.image.train_gan import GanTrainConfig, train_gan
 
 
@@ -104,21 +105,30 @@ def baseline_samples(path: Path, n: int, seed: int = 0) -> torch.Tensor:
     return images
 
 
+def trained_pipeline(generator_path: Path, classifier_path: Path) -> ProductImageGenerator:
+    """The trained generator and classifier as a pipeline, with the sampling settings of the
+    index at ``generator_path`` (the defaults until the truncation stage writes one)."""
+    if (generator_path / INDEX).is_file():
+        return ProductImageGenerator.from_pretrained(generator_path, classifier=classifier_path)
+    return ProductImageGenerator(ImageGenerator.from_pretrained(generator_path),
+                                 ImageClassifier.from_pretrained(classifier_path))
+
+
 TRUNCATION_GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
 
 
 def choose_truncation(split: Split, generator_path: Path, classifier_path: Path, *,
                       min_diversity_ratio: float = 0.85, sample: int = 2500,
                       seed: int = 0) -> dict[str, Any]:
-    """Choose the generator's latent truncation and save it with the weights.
+    """Choose the generator's latent truncation and save it with the weights, as a pipeline
+    whose ``model_index.json`` names the classifier at ``classifier_path``.
 
     Scored on (a seeded sample of) the *training* products so that the validation split stays
     unseen by every choice: among the grid values whose within-condition diversity is at least
     ``min_diversity_ratio`` x the real photos', the one whose images the classifier recognises
     most often. The floor keeps a margin above the 0.8x diversity target.
     """
-    pipe = ProductImageGenerator(ImageGenerator.from_pretrained(generator_path),
-                                 ImageClassifier.from_pretrained(classifier_path))
+    pipe = trained_pipeline(generator_path, classifier_path)
     rng = torch.Generator().manual_seed(seed)
     rows = torch.randperm(len(split.train), generator=rng)[:sample].tolist()
     products = [split.train[i] for i in rows]
@@ -139,18 +149,18 @@ def choose_truncation(split: Split, generator_path: Path, classifier_path: Path,
     pipe.generator.extra["truncation_choice"] = {
         "products": len(products), "split": "train", "min_diversity_ratio": min_diversity_ratio,
         "chosen": best["truncation"], "grid": table}
-    version = pipe.generator.save_pretrained(generator_path)
+    version = pipe.save_pretrained(generator_path,
+                                   classifier_dir=os.path.relpath(classifier_path, generator_path))
     print(f"truncation {best['truncation']}: cond_accuracy {best['cond_accuracy_vs_real']:.3f}x, "
           f"diversity {best['diversity_vs_real']:.3f}x real on {len(products)} training products "
-          f"-> {generator_path} (version {version})")
+          f"-> {generator_path} (pipeline version {version})")
     return pipe.generator.extra["truncation_choice"]  # type: ignore[no-any-return]
 
 
 def run_eval(split: Split, generator_path: Path, classifier_path: Path, work_dir: Path) -> dict[
         str, Any]:
     """Validation metrics (incl. the MLP baseline's FID when trained); stored in both cards."""
-    pipe = ProductImageGenerator(ImageGenerator.from_pretrained(generator_path),
-                                 ImageClassifier.from_pretrained(classifier_path))
+    pipe = trained_pipeline(generator_path, classifier_path)
     baseline = work_dir / "mlp_baseline"
     base = baseline_samples(baseline, len(split.validation)) if baseline.is_dir() else None
     metrics = evaluate_image_engine(pipe, split.validation, split.validation_photos,

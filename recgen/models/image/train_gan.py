@@ -6,24 +6,34 @@ Choices for ~7.5k photos on a CPU (the model card explains them):
   fake, so the critic cannot memorise 7.5k photos; no colour jitter, because colour is a
   condition;
 - mode-seeking regulariser (MSGAN): two latents per condition, penalise 1 / image distance;
-- EMA copy of the generator, which is what ships.
+- EMA copy of the generator (``torch.optim.swa_utils.AveragedModel``), which is what ships.
+
+Checkpoints (``recgen.models.common.checkpoint``) hold the generator, the critic, the EMA and
+both optimizers with the two networks' configs, so a resume with another architecture fails
+naming the field.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from recgen.models.image.checkpoint import load_checkpoint, save_checkpoint
+from recgen.models.common.checkpoint import (
+    has_checkpoint,
+    load_checkpoint,
+    optimizer_groups,
+    save_checkpoint,
+)
 from recgen.models.image.data import ConditionVocab, to_uint8, to_unit_range
 from recgen.models.image.generator import ImageGenerator
 from recgen.models.image.networks import (
@@ -34,6 +44,8 @@ from recgen.models.image.networks import (
     channels_last,
 )
 
+Params = tuple[torch.Tensor, ...] | list[torch.Tensor]  # what AveragedModel averages
+
 
 @dataclass(frozen=True)
 class GanTrainConfig:
@@ -42,6 +54,9 @@ class GanTrainConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.0, 0.99)
+    # No weight decay by default, as usual for GANs; when set, on matrices only
+    # (optimizer_groups).
+    weight_decay: float = 0.0
     ema_decay: float = 0.999
     mode_seeking: float = 0.5
     checkpoint_every_s: float = 300.0
@@ -91,6 +106,21 @@ def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return 1.0 / (image_gap / z_gap + 0.05)
 
 
+def generator_ema(generator: torch.nn.Module, decay: float) -> AveragedModel:
+    """An EMA of ``generator`` whose decay warms up as min(decay, (1 + n) / (10 + n)) over its
+    n updates so far: early on it follows the generator instead of remembering its random init.
+    """
+
+    @torch.no_grad()
+    def update(ema: Params, current: Params, n_averaged: torch.Tensor | int) -> None:
+        n = int(n_averaged)
+        warmed = min(decay, (1 + n) / (10 + n))
+        get_ema_multi_avg_fn(warmed)(ema, current, n_averaged)  # type: ignore[no-untyped-call]
+
+    # use_buffers=False: the article templates (a buffer) are copied, never averaged.
+    return AveragedModel(generator, multi_avg_fn=update).eval().requires_grad_(False)
+
+
 def train_gan(
     photos: torch.Tensor,
     article: torch.Tensor,
@@ -114,16 +144,21 @@ def train_gan(
     if g_cfg.use_templates:
         g.set_templates(to_unit_range(photos), article)
     g = channels_last(g)
-    d = channels_last(Discriminator(DiscriminatorConfig(g_cfg.n_articles, g_cfg.n_colours)))
-    g_ema = copy.deepcopy(g).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(g.parameters(), config.lr_g, betas=config.betas)
-    opt_d = torch.optim.Adam(d.parameters(), config.lr_d, betas=config.betas)
+    d_cfg = DiscriminatorConfig(g_cfg.n_articles, g_cfg.n_colours)
+    d = channels_last(Discriminator(d_cfg))
+    g_ema = generator_ema(g, config.ema_decay)
+    # AdamW at weight decay 0 is Adam; with decay it is the decoupled kind, on matrices only.
+    opt_g = torch.optim.AdamW(optimizer_groups(g, config.weight_decay), config.lr_g,
+                              betas=config.betas)
+    opt_d = torch.optim.AdamW(optimizer_groups(d, config.weight_decay), config.lr_d,
+                              betas=config.betas)
     modules = {"g": g, "d": d, "g_ema": g_ema}
     optimizers: dict[str, torch.optim.Optimizer] = {"opt_g": opt_g, "opt_d": opt_d}
-    ckpt = work_dir / "checkpoint.safetensors"
+    architecture = {"generator": asdict(g_cfg), "discriminator": asdict(d_cfg)}
     step, elapsed = 0, 0.0
-    if resume and ckpt.is_file():
-        meta = load_checkpoint(ckpt, modules, optimizers)
+    if resume and has_checkpoint(work_dir):
+        meta = load_checkpoint(work_dir, modules=modules, optimizers=optimizers,
+                               config=architecture)
         step, elapsed = int(meta["step"]), float(meta["elapsed"])
     # Fixed grid conditions: first 8 classes x 4 latents, the same in every grid.
     grid_art = torch.arange(8).repeat_interleave(4) % g_cfg.n_articles
@@ -160,10 +195,7 @@ def train_gan(
         torch.autograd.backward(g_loss)
         opt_g.step()
 
-        decay = min(config.ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for p_ema, p in zip(g_ema.parameters(), g.parameters(), strict=True):
-                p_ema.lerp_(p, 1.0 - decay)
+        g_ema.update_parameters(g)
         step += 1
         for key, value in (("d", d_loss), ("g", g_loss), ("ms", ms)):
             losses[key] = 0.98 * losses[key] + 0.02 * value.item()
@@ -173,7 +205,8 @@ def train_gan(
         bar.set_postfix(step=step, epoch=f"{step * b / n:.1f}",
                         **{k: f"{v:.2f}" for k, v in losses.items()})
         if time.monotonic() - last_ckpt > config.checkpoint_every_s or elapsed >= config.seconds:
-            save_checkpoint(ckpt, modules, optimizers, {"step": step, "elapsed": elapsed})
+            save_checkpoint(work_dir, modules=modules, optimizers=optimizers,
+                            config=architecture, meta={"step": step, "elapsed": elapsed})
             with torch.no_grad():
                 grid = g_ema(grid_z, grid_art, grid_col)
             save_grid(grid, work_dir / "samples" / f"step{step:06d}.png", nrow=8)
@@ -183,4 +216,4 @@ def train_gan(
     bar.close()
     stats = {"steps": float(step), "epochs": step * b / n, "train_seconds": elapsed,
              "images_seen": float(step * b)}
-    return ImageGenerator(g_ema, vocab), stats
+    return ImageGenerator(cast(Generator, g_ema.module), vocab), stats

@@ -1,13 +1,14 @@
 """``recgen train text``: tokenizer + small Llama trained on the synthetic-but-grounded corpus.
 
-Checkpoints (model + AdamW moments as safetensors, step as JSON; nothing pickled) are written
-to ``<out>/checkpoint`` every ``checkpoint_every`` steps and resumed from automatically.
+Checkpoints (``recgen.models.common.checkpoint``: model, AdamW state, architecture and step;
+nothing pickled; plus the tokenizer's JSON files) are written to ``<out>/checkpoint`` every
+``checkpoint_every`` steps and resumed from automatically; a resume with another ``arch``
+fails naming the field.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -15,11 +16,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from recgen.catalog.styles import read_styles
+from recgen.models.common.checkpoint import (
+    has_checkpoint,
+    load_checkpoint,
+    optimizer_groups,
+    save_checkpoint,
+)
 from recgen.models.text.build import ArchConfig, build_model, train_tokenizer
 from recgen.models.text.card import model_card
 from recgen.models.text.corpus import mine_reviews, split_products, training_pairs
@@ -104,29 +110,15 @@ def validation_loss(model: PreTrainedModel, tokenizer: object, pairs: Sequence[P
 
 
 def _save_checkpoint(ckpt: Path, model: PreTrainedModel, tokenizer: object,
-                     opt: torch.optim.AdamW, step: int) -> None:
-    model.save_pretrained(ckpt, safe_serialization=True)
+                     opt: torch.optim.AdamW, cfg: TrainConfig, step: int) -> None:
+    # The tokenizer first: a checkpoint file is only ever beside the tokenizer it was made with.
     tokenizer.save_pretrained(ckpt)  # type: ignore[attr-defined]
-    moments: dict[str, torch.Tensor] = {}
-    for i, param in enumerate(p for g in opt.param_groups for p in g["params"]):
-        state = opt.state.get(param, {})
-        for key in ("exp_avg", "exp_avg_sq", "step"):
-            if key in state:
-                moments[f"{i}.{key}"] = torch.as_tensor(state[key]).reshape(-1).contiguous()
-    save_file(moments, str(ckpt / "optimizer.safetensors"))
-    (ckpt / "trainer_state.json").write_text(json.dumps({"step": step}))
+    save_checkpoint(ckpt, modules={"model": model}, optimizers={"opt": opt},
+                    config=_architecture(cfg), meta={"step": step})
 
 
-def _load_checkpoint(ckpt: Path, opt: torch.optim.AdamW, model: PreTrainedModel) -> int:
-    moments = load_file(str(ckpt / "optimizer.safetensors"))
-    for i, param in enumerate(p for g in opt.param_groups for p in g["params"]):
-        if f"{i}.exp_avg" in moments:
-            opt.state[param] = {
-                "exp_avg": moments[f"{i}.exp_avg"].view_as(param).clone(),
-                "exp_avg_sq": moments[f"{i}.exp_avg_sq"].view_as(param).clone(),
-                "step": moments[f"{i}.step"].reshape(()).clone(),
-            }
-    return int(json.loads((ckpt / "trainer_state.json").read_text())["step"])
+def _architecture(cfg: TrainConfig) -> dict[str, object]:
+    return {"arch": cfg.arch.to_dict()}
 
 
 def _batches(stream: Iterator[Pair], size: int) -> Iterator[list[Pair]]:
@@ -144,18 +136,19 @@ def train(cfg: TrainConfig) -> TextModel:
     val_pairs = list(itertools.islice(training_pairs(val_products, phrases, seed=10_000),
                                       cfg.validation_pairs))
     ckpt = cfg.checkpoint_dir or cfg.out / "checkpoint"
-    if (ckpt / "trainer_state.json").is_file():
-        tokenizer = AutoTokenizer.from_pretrained(ckpt)
-        model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32)
+    resuming = has_checkpoint(ckpt)
+    if resuming:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(ckpt)
     else:
         sample = itertools.islice(training_pairs(train_products, phrases, seed=cfg.seed + 1),
                                   cfg.tokenizer_samples)
         tokenizer = train_tokenizer((f"{p} {t}" for p, t in sample), cfg.arch.vocab_size)
-        torch.manual_seed(cfg.seed)
-        model = build_model(cfg.arch, tokenizer)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+    torch.manual_seed(cfg.seed)
+    model: PreTrainedModel = build_model(cfg.arch, tokenizer)
+    opt = torch.optim.AdamW(optimizer_groups(model, cfg.weight_decay), lr=cfg.lr,
                             betas=(0.9, 0.95))
-    start = _load_checkpoint(ckpt, opt, model) if (ckpt / "trainer_state.json").is_file() else 0
+    start = int(load_checkpoint(ckpt, modules={"model": model}, optimizers={"opt": opt},
+                                config=_architecture(cfg))["step"]) if resuming else 0
     # A resumed run continues on a fresh, deterministic stream for the remaining steps.
     batches = _batches(training_pairs(train_products, phrases, seed=cfg.seed + 7919 * start),
                        cfg.batch_size)
@@ -176,7 +169,7 @@ def train(cfg: TrainConfig) -> TextModel:
             history.append({"step": step + 1, "train_loss": loss.item(), "val_loss": val})
             tqdm.write(f"step {step + 1}: train loss {loss.item():.3f}, val loss {val:.3f}")
         if (step + 1) % cfg.checkpoint_every == 0:
-            _save_checkpoint(ckpt, model, tokenizer, opt, step + 1)
+            _save_checkpoint(ckpt, model, tokenizer, opt, cfg, step + 1)
     val = validation_loss(model, tokenizer, val_pairs)
     wall = time.monotonic() - started
     text_model = TextModel(model, tokenizer, TextModelMeta(name="recgen-text-llama",

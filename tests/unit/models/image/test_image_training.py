@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from recgen.models.common.checkpoint import CheckpointMismatchError
 from recgen.models.image.data import ConditionVocab
 from recgen.models.image.networks import GeneratorConfig
-from recgen.models.image.train_gan import GanTrainConfig, diff_augment, train_gan
+from recgen.models.image.train_gan import GanTrainConfig, diff_augment, generator_ema, train_gan
 
 TINY = GeneratorConfig(5, 3, z_dim=8, article_dim=4, colour_dim=4, channels=(16, 8, 8, 4))
 
@@ -40,6 +42,35 @@ def test_training_writes_grids_and_resumes(tmp_path: Path, vocab: ConditionVocab
                            generator_config=TINY)
     assert resumed["steps"] == 2.0  # continued from step 1, not restarted
     assert gen.sample(torch.randn(1, 8), art[:1], col[:1]).shape == (1, 3, 64, 64)
+
+
+def test_resume_with_another_generator_config_names_the_field(
+        tmp_path: Path, vocab: ConditionVocab) -> None:
+    photos, art, col = _data()
+    cfg = GanTrainConfig(seconds=1e-3, batch_size=4)
+    train_gan(photos, art, col, vocab, work_dir=tmp_path, config=cfg, generator_config=TINY)
+    wider = replace(TINY, channels=(32, 8, 8, 4))
+    resumed = GanTrainConfig(seconds=1.0, batch_size=4)
+    with pytest.raises(CheckpointMismatchError, match=r"generator\.channels: \[16, 8, 8, 4\]"):
+        train_gan(photos, art, col, vocab, work_dir=tmp_path, config=resumed,
+                  generator_config=wider)
+
+
+def test_ema_warms_up_towards_its_decay() -> None:
+    model = torch.nn.Linear(1, 1, bias=False)
+    ema = generator_ema(model, decay=0.25)
+    values = []
+    for step in range(4):
+        with torch.no_grad():
+            model.weight.fill_(float(step + 1))
+        ema.update_parameters(model)
+        values.append(float(ema.module.weight))
+    # The first update copies the model; the n-th after it decays by min(0.25, (1+n)/(10+n)):
+    # 2/11 (warming up), then 0.25 (3/12, and capped from 4/13 on).
+    expected = [1.0]
+    for decay, target in ((2 / 11, 2.0), (0.25, 3.0), (0.25, 4.0)):
+        expected.append(decay * expected[-1] + (1 - decay) * target)
+    assert values == pytest.approx(expected)
 
 
 DATA = Path(os.environ.get("RECGEN_DATA_DIR", Path(__file__).parents[5] / "shared" / "data"))

@@ -1,0 +1,1 @@
+"""What the text and image models share: training checkpoints and the optimizer's groups."""
