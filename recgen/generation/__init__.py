@@ -1,3 +1,3 @@
 """Generation: the GenerationEngine (its models are passed in; it never reads settings), the
-asset cache (Redis or in-process) and the feeds it holds. Imports core and the layers below
-profiles."""
+asset cache (Redis or in-process) and the feeds it holds. Imports the layers below it (core,
+store, catalog, models, retrieval, profiles)."""
