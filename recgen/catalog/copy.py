@@ -271,11 +271,9 @@ class _Builder:
             for line in section.lines:
                 self.keep(section.name, line)
         if kind == "care":
+            # Not the material lines a "Material & Care" section starts with.
             self.care += [
-                line
-                for line in section.lines
-                if _CARE_START.match(line) or _CARE_WORD.search(line)
-                or (len(line.split()) >= 3 and "%" not in line)
+                line for line in section.lines if _CARE_START.match(line) or _CARE_WORD.search(line)
             ]
         elif kind == "sizing":
             # A bare value ("Regular", "34 mm") says what it is only with its section's name.

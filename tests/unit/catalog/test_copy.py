@@ -45,7 +45,9 @@ def test_new_style_fields_become_named_sections() -> None:
         {
             "description": "<p>Blue checked shirt, has a spread collar<br>Patch pocket</p>",
             "style_note": "<p>Wear this shirt with jeans &amp; loafers.</p>",
-            "materials_care_desc": "<p>100% cotton<br />Machine wash</p>",
+            "materials_care_desc": (
+                "<p>100% cotton<br />Plastic and metal buttons<br />Machine wash</p>"
+            ),
             "size_fit_desc": "<p>Slim Fit<br />The model (height 6') is wearing a size M</p>",
         }
     )
@@ -53,8 +55,10 @@ def test_new_style_fields_become_named_sections() -> None:
         "Blue checked shirt, has a spread collar. Patch pocket.\n\n"
         "Wear this shirt with jeans & loafers."
     )
-    assert copy.sections["material & care"] == "100% cotton\nMachine wash"
-    assert copy.care == ["Machine wash"]  # the composition line is not a care line
+    assert copy.sections["material & care"].splitlines() == [
+        "100% cotton", "Plastic and metal buttons", "Machine wash"
+    ]
+    assert copy.care == ["Machine wash"]  # the material lines are not care lines
     assert copy.sizing == ["Size & fit: Slim Fit", "The model (height 6') is wearing a size M"]
 
 
