@@ -2,8 +2,8 @@
 
 The feed must not touch SQL per request, so the three things it needs from SQL are cached:
 API keys (sha256 -> scopes, ``api_key_cache_seconds``), the running experiment (refreshed every
-``experiment_refresh_seconds`` by a background loop) and stock titles (products change rarely;
-a miss is read once and kept).
+``experiment_refresh_seconds`` by a background loop) and stock content: titles and cleaned
+descriptions (products change rarely; a miss is read once and kept).
 """
 
 from __future__ import annotations
@@ -92,6 +92,13 @@ class ExperimentCache:
 class StockItem:
     title: str
     has_image: bool
+    # The shop's cleaned description (None: the product has none loaded).
+    description: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The stock text a feed shows: the description where there is one, else the title."""
+        return self.description or self.title
 
 
 class StockCatalog:
@@ -110,7 +117,10 @@ class StockCatalog:
     def _load(self, product_ids: list[int]) -> dict[int, StockItem]:
         with session_scope(self._sessions) as session:
             products = get_products(session, product_ids=product_ids)
-        return {pid: StockItem(p.title, bool(p.image_path)) for pid, p in products.items()}
+        return {
+            pid: StockItem(p.title, bool(p.image_path), p.description)
+            for pid, p in products.items()
+        }
 
     async def default_ids(self, limit: int) -> list[int]:
         """Products for a user whose feed is unknown while Redis is down (read once)."""

@@ -32,7 +32,13 @@ def age_band_for(age: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Product:
-    """A catalog product: the attributes generation is conditioned on, plus stock content."""
+    """A catalog product: the attributes generation is conditioned on, plus stock content.
+
+    The fields after ``image_path`` come from the shop's copy (descriptions.jsonl); None means
+    not loaded. ``attributes`` are the cleaned articleAttributes, ``description`` the cleaned
+    copy, ``facts`` what the copy states (composition, closure, ...), ``copy_consistent``
+    whether the copy agrees with the attributes. The mappings are left out of the hash.
+    """
 
     product_id: int
     gender: str
@@ -45,6 +51,13 @@ class Product:
     usage: str | None
     title: str
     image_path: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    discounted_price: float | None = None
+    attributes: Mapping[str, str] | None = field(default=None, hash=False)
+    description: str | None = None
+    facts: Mapping[str, str] | None = field(default=None, hash=False)
+    copy_consistent: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -63,6 +64,15 @@ class ProductRow(Base):
     usage: Mapped[str | None] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(256))
     image_path: Mapped[str | None] = mapped_column(String(512))
+    # From the shop's copy (descriptions.jsonl, migration 0003); NULL where not loaded.
+    brand: Mapped[str | None] = mapped_column(String(64))
+    price: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
+    discounted_price: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
+    # none_as_null: None is SQL NULL ("not loaded"), not the JSON value null.
+    attributes: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))
+    description: Mapped[str | None] = mapped_column(Text)
+    facts: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))
+    copy_consistent: Mapped[bool | None] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

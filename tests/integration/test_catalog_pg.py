@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from recgen.catalog.ingest import load_catalog
+from recgen.catalog.ingest import load_catalog, load_descriptions
 from recgen.catalog.styles import read_styles
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
-from recgen.store.repos.products import count_products
+from recgen.store.repos.products import count_products, get_products
+from tests.support.descriptions import DEO, SHIRT, STYLES, write_lines
 
 pytestmark = pytest.mark.integration
 
@@ -64,6 +65,40 @@ def test_cli_loads_into_postgres_from_env_url(migrated_pg_url: str, tmp_path: Pa
     assert result.returncode == 0, result.stderr
     assert "1 products loaded" in result.stdout
     assert f"{styles}:3: blank baseColour" in result.stderr
+
+
+def test_descriptions_load_twice_on_postgres(empty_pg_url: str, tmp_path: Path) -> None:
+    # PostgreSQL's JSON, NUMERIC and upsert paths (the unit test runs them on SQLite).
+    upgrade(empty_pg_url)
+    factory = session_factory(make_engine(empty_pg_url))
+    styles = tmp_path / "styles.csv"
+    styles.write_text(STYLES)
+    load_catalog(factory, styles=styles, images_dir=None, batch_size=10)
+    path = write_lines(tmp_path, SHIRT, DEO)
+    first = load_descriptions(factory, path=path, images_dir=None, batch_size=1)
+    second = load_descriptions(factory, path=path, images_dir=None, batch_size=1)
+    assert (first.created, first.enriched) == (1, 1)
+    assert (second.created, second.enriched, second.unchanged) == (0, 0, 2)
+    with session_scope(factory) as session:
+        shirt = get_products(session, product_ids=[15970])[15970]
+    assert shirt.discounted_price == 824.5 and shirt.facts == {
+        "composition": "100% cotton", "collar": "spread collar", "closure": "full buttoned placket"
+    }
+
+
+def test_cli_loads_descriptions_and_reports_bad_lines(
+    migrated_pg_url: str, tmp_path: Path
+) -> None:
+    path = write_lines(tmp_path, {**DEO, "id": 40011}, "{oops")
+    result = _recgen(
+        "catalog", "load", "--descriptions", str(path), "--images", str(tmp_path),
+        env={"RECGEN_DATABASE_URL": migrated_pg_url},
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{path}:2: not JSON" in result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("descriptions: 2 lines read, 1 products loaded")
+    assert "1 bad lines skipped" in summary
 
 
 @pytest.mark.parametrize(

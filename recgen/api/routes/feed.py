@@ -219,7 +219,7 @@ async def _degraded(
                 "exposure_id": exposure_id,
                 "content": "stock",
                 "title": product.title,
-                "text": product.title,
+                "text": product.text,
                 "text_source": "stock",
                 "image_url": image_url,
                 "image_source": "stock" if image_url else None,
@@ -260,6 +260,7 @@ async def _render(
     for item in served.items:
         product = stock.get(item.product_id)
         title = product.title if product else ""
+        stock_text = product.text if product else ""
         if item.image_key:
             image_url: str | None = asset_url(item.image_key)
         else:
@@ -274,7 +275,7 @@ async def _render(
                 "exposure_id": item.exposure_id,
                 "content": "generated" if is_generated else "stock",
                 "title": title,
-                "text": item.text or title,
+                "text": item.text or stock_text,
                 "text_source": "generated" if item.text else "stock",
                 "image_url": image_url,
                 "image_source": ("generated" if item.image_key else "stock") if image_url else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,15 +13,46 @@ from sqlalchemy import select
 
 from recgen.api.app import Overrides, create_app
 from recgen.api.state import AppState
+from recgen.catalog.ingest import load_descriptions
 from recgen.core.config import Settings
-from recgen.generation.cache import RedisAssetCache
+from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
 from recgen.store.db import session_scope
 from recgen.store.models import ExposureRow
 from tests.integration.api.conftest import ADMIN_KEY
 from tests.support.api import RecordingDispatcher
+from tests.support.descriptions import DEO, write_lines
 from tests.support.feeds import key, put_feed, start_experiment, user_in
 
 pytestmark = pytest.mark.integration
+
+
+def test_stock_text_is_the_loaded_description(
+    api: TestClient, state: AppState, cache: RedisAssetCache, tmp_path: Path
+) -> None:
+    # A product loaded from descriptions.jsonl (a high id: the shared database's default
+    # feed is its lowest ids) next to one that has only a title.
+    line = {
+        **DEO,
+        "id": 990_001,
+        "productDescriptors": {
+            "description": "<p><strong>Style Note</strong><br />A fresh,&nbsp;woody fragrance"
+            "<br /><strong>Caution</strong><br />Flammable</p>"
+        },
+    }
+    load_descriptions(
+        state.sessions, path=write_lines(tmp_path, line), images_dir=None, batch_size=10
+    )
+    start_experiment(api, "feed-stock-description")
+    user = user_in(state, "stock")
+    items = (StoredFeedItem(990_001, None, None, 3), StoredFeedItem(101, None, None, 3))
+    cache.put_feed(
+        StoredFeed(user_id=user, generated_at=time.time(), model_versions={}, items=items)
+    )
+
+    described, plain = api.get(f"/v1/feed/{user}").json()["items"]
+    assert described["title"] == "Nike Men Blue Deodorant"
+    assert (described["text"], described["text_source"]) == ("A fresh, woody fragrance.", "stock")
+    assert plain["text"] == "Stock title 101"  # no description loaded: its title
 
 
 def test_generated_arm_serves_cached_assets_and_falls_back_to_stock(
