@@ -306,7 +306,7 @@ def rebuild_profiles(
     if vectors.image is not None and vectors.image_ids is not None:
         photo_rows = np.array([items.row_of[int(p)] for p in vectors.image_ids if
                                int(p) in items.row_of], dtype=np.int64)
-        photo_pick = np.array([int(p) in items.row_of for p in vectors.image_ids])
+        photo_pick = np.array([int(p) in items.row_of for p in vectors.image_ids], dtype=bool)
         photo_weights = weights[:, photo_rows]
         image = np.asarray(photo_weights @ vectors.image[photo_pick], dtype=np.float32)
         image_weight = np.asarray(photo_weights.sum(axis=1)).ravel()

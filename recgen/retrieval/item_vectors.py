@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from recgen.core.errors import IndexLoadError
 from recgen.core.types import Product
 from recgen.retrieval.index import FloatMatrix, IdArray, normalize
 
+log = logging.getLogger(__name__)
 MINILM_VERSION = "all-MiniLM-L6-v2"
 ImageEmbedder = Callable[[Sequence[str]], npt.NDArray[np.floating[Any]]]
 
@@ -187,7 +189,12 @@ def compute_item_vectors(
             bar.update(min(batch_size, len(texts) - start))
     image_ids = image = None
     if image_embedder is not None:
-        with_photo = [p for p in products if p.image_path]
+        with_photo = [p for p in products if p.image_path and Path(p.image_path).is_file()]
+        missing = sum(1 for p in products if p.image_path) - len(with_photo)
+        if missing:
+            # A photo removed from disk costs that product its image vector, not the rebuild.
+            log.warning("%d product photos named in the catalog are missing; "
+                        "those products get no image vector", missing)
         image_ids = np.array([p.product_id for p in with_photo], dtype=np.int64)
         image = normalize(image_embedder([str(p.image_path) for p in with_photo]))
     return ItemVectors(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from recgen.core.types import Product
@@ -11,6 +13,7 @@ from recgen.profiles.model import (
     rebuild_profiles,
 )
 from recgen.retrieval.index import normalize
+from tests.support.catalog import random_item_vectors
 
 DAY = 86400.0
 
@@ -74,3 +77,17 @@ def test_unknown_product_or_kind_is_ignored(items: ItemFeatures) -> None:
     state.add(items, product_id=-5, kind="click", t=1.0)
     state.add(items, product_id=1000, kind="hover", t=1.0)
     assert state.event_count == 0 and not state.vector.any()
+
+
+def test_a_catalog_without_photos_rebuilds(products: list[Product]) -> None:
+    """Image vectors were computed, but no product had a photo on disk (empty, not absent)."""
+    vectors = random_item_vectors(products)
+    no_photos = dataclasses.replace(
+        vectors, image_ids=np.array([], dtype=np.int64),
+        image=np.zeros((0, vectors.image.shape[1]), dtype=np.float32),  # type: ignore[union-attr]
+    )
+    items = ItemFeatures(products, no_photos)
+    pids = np.array([products[0].product_id, products[1].product_id])
+    batch = rebuild_profiles(items, user_ids=np.array([1, 1]), product_ids=pids,
+                             kinds=np.array(["click", "view"]), timestamps=np.array([1.0, 2.0]))
+    assert batch.user_ids.tolist() == [1]
