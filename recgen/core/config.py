@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     worker_start_timeout_s: float = Field(default=300.0, gt=0)
     task_time_limit_s: int = Field(default=900, gt=0)  # hard kill of one task
     visibility_timeout_s: int = Field(default=3600, gt=0)  # must exceed task_time_limit_s
+    # How long a finished task's result (and who may read it) is kept.
+    task_result_expires_s: int = Field(default=24 * 3600, gt=0)
     task_max_retries: int = Field(default=3, ge=0)
     max_deliveries: int = Field(default=3, ge=1)  # a task that kills its worker N times is dropped
     beat_refresh_interval_s: float = Field(default=900.0, gt=0)
