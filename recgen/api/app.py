@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from recgen.api.asset_urls import AssetSigner
 from recgen.api.deps import document_security
 from recgen.api.errors import install_error_handlers
 from recgen.api.limits import BodySizeLimit, RateLimiter
@@ -98,7 +100,21 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
         rate=RateLimiter(
             redis_sync, prefix=settings.cache_prefix, per_minute=settings.api_generate_per_minute
         ),
+        signer=AssetSigner(asset_url_secret(settings)),
     )
+
+
+def asset_url_secret(settings: Settings) -> bytes:
+    """The secret that signs asset URLs; a production API refuses to start without one."""
+    if settings.asset_url_secret is not None:
+        return settings.asset_url_secret.get_secret_value().encode()
+    if settings.env == "production":
+        raise ConfigError(
+            "asset_url_secret (RECGEN_ASSET_URL_SECRET) is required in production: it makes "
+            "asset URLs unguessable; use at least 16 random bytes, the same on every API server"
+        )
+    log.warning("asset_url_secret is unset: asset URL tokens derive from cache_prefix")
+    return hashlib.sha256(f"recgen-unset-asset-secret:{settings.cache_prefix}".encode()).digest()
 
 
 def _bootstrap_key(state: AppState) -> None:

@@ -18,6 +18,7 @@ from cachetools import LRUCache, TLRUCache
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from recgen.api.asset_urls import AssetSigner
 from recgen.api.limits import RateLimiter
 from recgen.api.metrics import ApiMetrics
 from recgen.api.services.feed import FeedReader
@@ -158,3 +159,4 @@ class AppState:
     drainer: ExposureDrainer
     recent: RecentFeeds
     rate: RateLimiter
+    signer: AssetSigner

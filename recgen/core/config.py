@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     api_workers: int = Field(default=1, ge=1, le=64)
     # When set, an admin key with this value is created at startup (first deployment only).
     api_bootstrap_key: SecretStr | None = None
+    # Signs asset URLs (GET /v1/assets/{key}?t=...); required when env = "production". Unset
+    # elsewhere, a secret derived from cache_prefix is used (fine for a laptop, not a server).
+    asset_url_secret: SecretStr | None = Field(default=None, min_length=16)
     api_max_body_bytes: int = Field(default=1_048_576, gt=0)
     api_max_events_per_batch: int = Field(default=1000, gt=0)
     # Per API key, shared by all API processes (counted in Redis); over it: 429.

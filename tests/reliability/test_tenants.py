@@ -1,5 +1,6 @@
 """Tenants kept apart on the running system: a task is readable only by the API key that
-submitted it, and a failed task says what failed, not the worker's exception.
+submitted it, a failed task says what failed, not the worker's exception, and an asset is
+served only by the signed URL the API handed out (or to an API key), never to a guessed key.
 
 Real API (the app on the real Celery client), a real worker process, Redis and PostgreSQL.
 """
@@ -16,10 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from recgen.api.app import create_app
+from recgen.core import keys
+from recgen.generation.cache import StoredFeed, StoredFeedItem
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.api_keys import create_api_key
 from tests.support.worker_world import WorkerWorld, worker_world
-from tests.support.world import KEYS, PRODUCTS, seed
+from tests.support.world import KEYS, PRODUCTS, headers, seed
 
 USER = 41
 POISON_EVENT = "poison-event-1"
@@ -102,3 +105,30 @@ def test_tasks_are_readable_only_by_their_submitter_and_failures_hide_internals(
         assert INTERNAL_DETAIL not in failed["result"] and "Error" not in failed["result"]
         assert client.get(f"/v1/tasks/{events_task}",
                           headers={"X-API-Key": other_backend_key}).status_code == 404
+
+
+def test_asset_urls_are_signed_and_guessed_keys_are_refused(world: WorkerWorld) -> None:
+    # What a worker writes for user 42: a feed with a generated image made for persona 7.
+    product = PRODUCTS[2].product_id
+    image = keys.asset_key("image", product, model_version="v9", persona_id=7)
+    world.cache.put_many({image: b"\x89PNG user 42's image"})
+    world.cache.put_feed(StoredFeed(
+        user_id=42, generated_at=time.time(), model_versions={"image": "v9"},
+        items=(StoredFeedItem(product_id=product, text_key=None, image_key=image),)))
+    with TestClient(create_app(world.settings)) as client:
+        feed = client.get("/v1/feed/42", headers=headers("recommender"))
+        assert feed.status_code == 200, feed.text
+        url = feed.json()["items"][0]["image_url"]
+        assert "?t=" in url
+        # The browser loads the handed-out URL without any key.
+        assert client.get(url).content == b"\x89PNG user 42's image"
+
+        # Anyone else can build the key from the public model version and a persona id
+        # (0-31), but not the token: a bare key and a forged token are both refused.
+        guessed = f"/v1/assets/{keys.asset_key('image', product, model_version='v9', persona_id=7)}"
+        bare = client.get(guessed)
+        assert bare.status_code == 403, bare.status_code
+        assert bare.json()["error"]["details"][0]["loc"] == "query.t"
+        assert client.get(guessed + "?t=" + "0" * 32).status_code == 403
+        # A server-side caller with an API key may fetch it without the token.
+        assert client.get(guessed, headers=headers("backend")).status_code == 200

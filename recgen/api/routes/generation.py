@@ -9,7 +9,6 @@ from fastapi import APIRouter, Header, Path
 
 from recgen.api.deps import V1, BackendKey, SessionDep, StateDep
 from recgen.api.errors import ApiError, JsonResponse, not_found, problem
-from recgen.api.routes.feed import asset_url
 from recgen.api.schemas import ERRORS, GenerateRequest, TaskAccepted, TaskStatus
 from recgen.api.services.tasks import FAILURE_MESSAGES, owned_task, record_owner
 from recgen.api.state import AppState, Principal
@@ -130,6 +129,6 @@ def task_status(
         task_id=task_id,
         state=status,
         asset_keys=keys,
-        asset_urls=[asset_url(k) for k in keys],
+        asset_urls=[state.signer.url(k) for k in keys],
         result=result,
     )
