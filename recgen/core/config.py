@@ -125,6 +125,17 @@ class Settings(BaseSettings):
     # Signs asset URLs (GET /v1/assets/{key}?t=...); required when env = "production". Unset
     # elsewhere, a secret derived from cache_prefix is used (fine for a laptop, not a server).
     asset_url_secret: SecretStr | None = Field(default=None, min_length=16)
+    # Exposure (production defaults in config/production.toml, listed in docs/operations.md).
+    # /docs, /redoc and /openapi.json are served.
+    api_docs_enabled: bool = True
+    # /metrics is open; when False it needs an admin key (Prometheus: bearer_token).
+    api_metrics_public: bool = True
+    # A 403 names the key and its scopes (handy in development; tells an attacker which
+    # key they hold and what it may do).
+    api_verbose_auth_errors: bool = True
+    # /health/ready reuses its verdict this long (0: every call checks), so a probe storm
+    # costs one round of checks per interval whatever the broker.
+    api_ready_cache_seconds: float = Field(default=0.0, ge=0.0, le=60.0)
     api_max_body_bytes: int = Field(default=1_048_576, gt=0)
     api_max_events_per_batch: int = Field(default=1000, gt=0)
     # Per API key, shared by all API processes (counted in Redis); over it: 429.
