@@ -124,7 +124,7 @@ def asset_url_secret(settings: Settings) -> bytes:
             "asset URLs unguessable; use at least 16 random bytes, the same on every API server"
         )
     log.warning("asset_url_secret is unset: asset URL tokens derive from cache_prefix")
-    return hashlib.sha256(f"recgen-unset-asset-secret:{settings.cache_prefix}".encode()).digest()
+    return hashlib.sha256(b"recgen-unset-asset-secret/" + settings.cache_prefix.encode()).digest()
 
 
 def _bootstrap_key(state: AppState) -> None:
