@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from recgen.api.asset_urls import AssetSigner
 from recgen.api.deps import document_security
 from recgen.api.errors import install_error_handlers
 from recgen.api.limits import BodySizeLimit, RateLimiter
@@ -35,7 +37,15 @@ from recgen.api.routes import (
     health,
 )
 from recgen.api.services.feed import FeedReader
-from recgen.api.state import AppState, ExperimentCache, KeyCache, RecentFeeds, StockCatalog
+from recgen.api.state import (
+    AppState,
+    BrokerProbe,
+    ExperimentCache,
+    KeyCache,
+    Readiness,
+    RecentFeeds,
+    StockCatalog,
+)
 from recgen.core.config import ConfigError, Settings, get_settings
 from recgen.core.keys import exposure_stream
 from recgen.experiments.exposures import ExposureDrainer
@@ -47,6 +57,7 @@ from recgen.store.repos.api_keys import create_api_key, find_api_key, hash_key
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
+READY_CHECK_TIMEOUT_S = 2.0  # each readiness check's deadline
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,22 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
         rate=RateLimiter(
             redis_sync, prefix=settings.cache_prefix, per_minute=settings.api_generate_per_minute
         ),
+        signer=AssetSigner(asset_url_secret(settings)),
+        readiness=Readiness(settings.api_ready_cache_seconds, BrokerProbe(READY_CHECK_TIMEOUT_S)),
     )
+
+
+def asset_url_secret(settings: Settings) -> bytes:
+    """The secret that signs asset URLs; a production API refuses to start without one."""
+    if settings.asset_url_secret is not None:
+        return settings.asset_url_secret.get_secret_value().encode()
+    if settings.env == "production":
+        raise ConfigError(
+            "asset_url_secret (RECGEN_ASSET_URL_SECRET) is required in production: it makes "
+            "asset URLs unguessable; use at least 16 random bytes, the same on every API server"
+        )
+    log.warning("asset_url_secret is unset: asset URL tokens derive from cache_prefix")
+    return hashlib.sha256(b"recgen-unset-asset-secret/" + settings.cache_prefix.encode()).digest()
 
 
 def _bootstrap_key(state: AppState) -> None:
@@ -144,6 +170,10 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         version=API_VERSION,
         summary="Personalized generated product content: feeds, generation, events, A/B tests.",
         lifespan=lifespan,
+        # None: the route is not mounted (404), the schema is still built for tests and tools.
+        docs_url="/docs" if settings.api_docs_enabled else None,
+        redoc_url="/redoc" if settings.api_docs_enabled else None,
+        openapi_url="/openapi.json" if settings.api_docs_enabled else None,
     )
     app.state.recgen = state
     install_error_handlers(app)
@@ -198,6 +228,7 @@ async def _background(state: AppState, settings: Settings) -> AsyncIterator[None
                 await run_in_threadpool(state.drainer.drain_all)
         await state.redis_async.aclose()  # type: ignore[attr-defined]
         state.redis_sync.close()
+        state.readiness.broker.close()
 
 
 def _mount_routes(app: FastAPI) -> None:

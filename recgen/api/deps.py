@@ -73,12 +73,13 @@ async def authenticate(state: AppState, key: str | None, allowed: frozenset[str]
             headers={"WWW-Authenticate": "Bearer"},
         )
     if not principal.scopes & allowed:
-        raise ApiError(
-            403,
-            "forbidden",
+        detail = (
             f"key {principal.name!r} lacks a scope for this endpoint "
-            f"(needs one of {sorted(allowed)}, has {sorted(principal.scopes)})",
+            f"(needs one of {sorted(allowed)}, has {sorted(principal.scopes)})"
         )
+        if not state.settings.api_verbose_auth_errors:
+            detail = f"this key lacks a scope for this endpoint (needs one of {sorted(allowed)})"
+        raise ApiError(403, "forbidden", detail)
     return principal
 
 

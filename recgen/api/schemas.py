@@ -10,6 +10,7 @@ from fastapi import Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from recgen.core.types import ARMS, Content
+from recgen.experiments.assignment import MAX_ARM_WEIGHT
 from recgen.runtime.dispatch import ALL_KINDS
 
 Kind = Literal["text", "image"]
@@ -130,11 +131,19 @@ class FeedOut(Strict):
         return self
 
 
+ArmWeight = Annotated[float, Field(gt=0.0, le=MAX_ARM_WEIGHT, allow_inf_nan=False)]
+# Printable ASCII only: a NUL cannot be stored in PostgreSQL text (it was a 500).
+PRINTABLE = r"^[\x20-\x7e]+$"
+
+
 class ExperimentCreate(Strict):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    arms: dict[str, float] = Field(default_factory=lambda: {str(a): 0.5 for a in ARMS})
-    traffic_share: float = Field(default=1.0, gt=0.0, le=1.0)
-    salt: str | None = Field(default=None, min_length=1, max_length=64)
+    arms: dict[
+        Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:-]+$")],
+        ArmWeight,
+    ] = Field(default_factory=lambda: {str(a): 0.5 for a in ARMS}, max_length=len(ARMS))
+    traffic_share: float = Field(default=1.0, gt=0.0, le=1.0, allow_inf_nan=False)
+    salt: str | None = Field(default=None, min_length=1, max_length=64, pattern=PRINTABLE)
 
 
 class ExperimentOut(BaseModel):

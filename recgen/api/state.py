@@ -8,9 +8,11 @@ descriptions (products change rarely; a miss is read once and kept).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -18,6 +20,7 @@ from cachetools import LRUCache, TLRUCache
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from recgen.api.asset_urls import AssetSigner
 from recgen.api.limits import RateLimiter
 from recgen.api.metrics import ApiMetrics
 from recgen.api.services.feed import FeedReader
@@ -25,6 +28,7 @@ from recgen.core.config import Settings
 from recgen.core.types import ExperimentConfig
 from recgen.experiments.exposures import ExposureDrainer
 from recgen.generation.cache import AssetCache
+from recgen.runtime.celery_config import ping_broker
 from recgen.runtime.dispatch import Dispatcher
 from recgen.store.db import session_scope
 from recgen.store.repos.api_keys import find_api_key, hash_key
@@ -152,6 +156,55 @@ class RecentFeeds:
         return self._ids.get(user_id)
 
 
+class BrokerProbe:
+    """Pings a Redis broker over one kept connection per URL instead of a new one per probe
+    (AMQP brokers get a fresh connection per probe; the verdict cache bounds how often)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._clients: dict[str, redis.Redis[bytes]] = {}
+
+    def ping(self, broker_url: str) -> None:
+        if not broker_url.startswith(("redis://", "rediss://")):
+            ping_broker(broker_url, self._timeout_s)
+            return
+        client = self._clients.get(broker_url)
+        if client is None:
+            client = redis.Redis.from_url(
+                broker_url, socket_timeout=self._timeout_s,
+                socket_connect_timeout=self._timeout_s,
+            )
+            self._clients[broker_url] = client
+        client.ping()
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
+class Readiness:
+    """The last readiness verdict, reused for ``ttl`` seconds; one probe runs at a time, so a
+    burst of probes (or a scan) costs one round of checks, not a broker connection each."""
+
+    def __init__(
+        self, ttl: float, broker: BrokerProbe, timer: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl
+        self.broker = broker
+        self._timer = timer
+        self._at = -float("inf")
+        self._verdict: tuple[bool, dict[str, dict[str, Any]]] | None = None
+        self.lock = asyncio.Lock()
+
+    def cached(self) -> tuple[bool, dict[str, dict[str, Any]]] | None:
+        fresh = self._timer() - self._at < self._ttl
+        return self._verdict if fresh else None
+
+    def store(self, verdict: tuple[bool, dict[str, dict[str, Any]]]) -> None:
+        self._verdict, self._at = verdict, self._timer()
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -168,3 +221,5 @@ class AppState:
     drainer: ExposureDrainer
     recent: RecentFeeds
     rate: RateLimiter
+    signer: AssetSigner
+    readiness: Readiness

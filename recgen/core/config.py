@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     worker_start_timeout_s: float = Field(default=300.0, gt=0)
     task_time_limit_s: int = Field(default=900, gt=0)  # hard kill of one task
     visibility_timeout_s: int = Field(default=3600, gt=0)  # must exceed task_time_limit_s
+    # How long a finished task's result (and who may read it) is kept.
+    task_result_expires_s: int = Field(default=24 * 3600, gt=0)
     task_max_retries: int = Field(default=3, ge=0)
     max_deliveries: int = Field(default=3, ge=1)  # a task that kills its worker N times is dropped
     beat_refresh_interval_s: float = Field(default=900.0, gt=0)
@@ -120,6 +122,20 @@ class Settings(BaseSettings):
     api_workers: int = Field(default=1, ge=1, le=64)
     # When set, an admin key with this value is created at startup (first deployment only).
     api_bootstrap_key: SecretStr | None = None
+    # Signs asset URLs (GET /v1/assets/{key}?t=...); required when env = "production". Unset
+    # elsewhere, a secret derived from cache_prefix is used (fine for a laptop, not a server).
+    asset_url_secret: SecretStr | None = Field(default=None, min_length=16)
+    # Exposure (production defaults in config/production.toml, listed in docs/operations.md).
+    # /docs, /redoc and /openapi.json are served.
+    api_docs_enabled: bool = True
+    # /metrics is open; when False it needs an admin key (Prometheus: bearer_token).
+    api_metrics_public: bool = True
+    # A 403 names the key and its scopes (handy in development; tells an attacker which
+    # key they hold and what it may do).
+    api_verbose_auth_errors: bool = True
+    # /health/ready reuses its verdict this long (0: every call checks), so a probe storm
+    # costs one round of checks per interval whatever the broker.
+    api_ready_cache_seconds: float = Field(default=0.0, ge=0.0, le=60.0)
     api_max_body_bytes: int = Field(default=1_048_576, gt=0)
     api_max_events_per_batch: int = Field(default=1000, gt=0)
     # Per API key, shared by all API processes (counted in Redis); over it: 429.

@@ -21,6 +21,8 @@ Under the prefix:
 - ``deliveries:{task id}:{retry}``: how often a Celery task's message was delivered.
 - ``rate:generate:{api key name}:{minute}``: a key's generation requests in one minute.
 - ``idempotency:{api key name}:{Idempotency-Key}``: an :class:`IdempotencyClaim`.
+- ``task:{task id}``: a :class:`TaskOwner`, who submitted a task through the API and what it
+  is (kept as long as Celery keeps the task's result); only that key may read the task.
 - ``{exposure_stream}``: the exposure stream, one :class:`ExposureEntry` per served feed in
   its field ``v``, drained by the consumer group :data:`EXPOSURE_DRAIN_GROUP`; entries that
   do not parse move to ``{exposure_stream}:dead``.
@@ -132,6 +134,11 @@ def idempotency_key(principal: str, request_key: str) -> str:
     return f"idempotency:{principal}:{request_key}"
 
 
+def task_owner_key(task_id: str) -> str:
+    """Who submitted task ``task_id`` (a :class:`TaskOwner`)."""
+    return f"task:{task_id}"
+
+
 def exposure_stream(settings: Settings) -> str:
     """The exposure stream's full name (prefix included)."""
     return prefixed(settings.cache_prefix, settings.exposure_stream)
@@ -185,11 +192,17 @@ class IdempotencyClaim(TypedDict):
     task: str | None  # None while the first request is still being submitted
 
 
+class TaskOwner(TypedDict):
+    owner: str  # the API key's name
+    kind: str  # "generate" or "events": what a failure message names
+
+
 FEED_PAYLOAD: Final = TypeAdapter(FeedPayload)
 MODEL_VERSIONS: Final = TypeAdapter(dict[str, str])
 GATE_PAYLOAD: Final = TypeAdapter(GatePayload)
 EXPOSURE_ENTRY: Final = TypeAdapter(ExposureEntry)
 IDEMPOTENCY_CLAIM: Final = TypeAdapter(IdempotencyClaim)
+TASK_OWNER: Final = TypeAdapter(TaskOwner)
 
 
 def gate_payload(gate: GateResult) -> GatePayload:

@@ -18,6 +18,11 @@ from recgen.core.types import ARMS, ExperimentConfig
 _SCALE = float(2**64)
 
 
+# Arm weights are relative; bounded so that their sum stays finite (1e308 + 1e308 is inf, and
+# every user then hashed into one arm).
+MAX_ARM_WEIGHT = 1e6
+
+
 def validate_arms(arms: Mapping[str, float]) -> dict[str, float]:
     """Arms must be a subset of ARMS with at least two arms and positive weights."""
     unknown = sorted(set(arms) - set(ARMS))
@@ -26,8 +31,10 @@ def validate_arms(arms: Mapping[str, float]) -> dict[str, float]:
     if len(arms) < 2:
         raise ValueError(f"an experiment needs both arms {list(ARMS)}")
     for name, weight in arms.items():
-        if not (weight > 0 and math.isfinite(weight)):
-            raise ValueError(f"weight of arm {name!r} must be a positive number, got {weight}")
+        if not (0 < weight <= MAX_ARM_WEIGHT and math.isfinite(weight)):
+            raise ValueError(
+                f"weight of arm {name!r} must be a number in (0, {MAX_ARM_WEIGHT:g}], got {weight}"
+            )
     # Sorted so the bucket boundaries never depend on the order a client sent the arms in.
     return {name: float(arms[name]) for name in sorted(arms)}
 

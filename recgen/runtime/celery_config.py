@@ -72,7 +72,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": max(1, settings.task_time_limit_s - 30),
         "broker_transport_options": broker_transport_options(settings),
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
-        "result_expires": 24 * 3600,
+        "result_expires": settings.task_result_expires_s,
         "task_track_started": True,
         "broker_connection_retry_on_startup": True,
         "worker_max_memory_per_child": settings.worker_max_memory_kb,

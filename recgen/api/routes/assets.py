@@ -10,18 +10,20 @@ import hashlib
 from pathlib import Path as FsPath
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from recgen.api.deps import V1, StateDep
-from recgen.api.errors import not_found
+from recgen.api.deps import V1, StateDep, api_key, authenticate, scopes_for
+from recgen.api.errors import ApiError, not_found
 from recgen.api.redis_deadline import redis_call
 from recgen.api.schemas import ERRORS, MAX_PRODUCT_ID
 from recgen.core import keys
 
 router = APIRouter(prefix=V1, tags=["assets"])
 CACHE_CONTROL = "public, max-age=86400, immutable"
+# Server-side callers may fetch an asset with their API key instead of the URL's token.
+ASSET_SCOPES = scopes_for("recommender", "backend")
 
 
 def _conditional(request: Request, payload: bytes, media_type: str) -> Response:
@@ -42,12 +44,26 @@ async def get_asset(
     key: Annotated[str, Path(min_length=1, max_length=keys.MAX_KEY_LENGTH)],
     request: Request,
     state: StateDep,
+    t: Annotated[
+        str | None, Query(max_length=64, description="The token of the asset's URL")
+    ] = None,
 ) -> Response:
     kind = keys.asset_kind(key)
     if kind is None:
         raise not_found(
             f"{key!r} is not the key of a text or image asset", "key", "not an asset key"
         )
+    if not state.signer.valid(key, t):
+        sent = api_key(request.headers)
+        if sent is None:
+            raise ApiError(
+                403,
+                "forbidden",
+                "an asset is served only by the URL the API handed out (its token t is "
+                "missing or wrong) or with an API key",
+                [{"loc": "query.t", "message": "missing or wrong" if t else "required"}],
+            )
+        await authenticate(state, sent, ASSET_SCOPES)
     payload = await redis_call(
         state.redis_async.get(keys.prefixed(state.settings.cache_prefix, key)),
         state.settings.api_redis_timeout_seconds,

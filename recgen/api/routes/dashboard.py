@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse
 
 from recgen.api.deps import V1, AdminKey, SessionDep, StateDep
 from recgen.api.errors import not_found
-from recgen.api.routes.feed import asset_url, stock_image_url
+from recgen.api.routes.feed import stock_image_url
 from recgen.api.schemas import ERRORS, MAX_USER_ID, UserIdPath
 from recgen.api.services import dashboard
 from recgen.store.repos import activity
@@ -64,7 +64,7 @@ def feed(
         user_id=user_id,
         experiment=state.experiments.current,
         default_content=state.settings.feed_default_content,
-        asset_url=asset_url,
+        asset_url=state.signer.url,
         stock_url=stock_image_url,
     )
 

@@ -20,6 +20,7 @@ from fastapi import APIRouter
 from recgen.api.deps import V1, EventsKey, SessionDep, StateDep
 from recgen.api.errors import ApiError, JsonResponse, problem
 from recgen.api.schemas import ERRORS, EventBatch, EventsAccepted
+from recgen.api.services.tasks import record_owner
 from recgen.store.repos.experiments import ensure_users
 from recgen.store.repos.interactions import add_interactions
 from recgen.store.repos.products import get_products
@@ -41,7 +42,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
     summary="Record a batch of interaction events",
 )
 def post_events(
-    batch: EventBatch, state: StateDep, session: SessionDep, _key: EventsKey
+    batch: EventBatch, state: StateDep, session: SessionDep, principal: EventsKey
 ) -> JsonResponse:
     limit = state.settings.api_max_events_per_batch
     if len(batch.events) > limit:
@@ -73,7 +74,9 @@ def post_events(
         for e in batch.events
     ]
     try:
-        task_id: str | None = state.dispatcher.submit_events(events)
+        submitted = state.dispatcher.submit_events(events)
+        record_owner(state, submitted, principal, "events")
+        task_id: str | None = submitted
     except BROKER_DOWN as exc:
         # Never drop an accepted event: store it in SQL now (idempotent by event_id) and let
         # the users' profiles be rebuilt from the log on next use instead of folded by a worker.

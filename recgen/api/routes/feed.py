@@ -8,7 +8,6 @@ import re
 import secrets
 import time
 from typing import Annotated
-from urllib.parse import quote
 
 import orjson
 import redis
@@ -33,14 +32,6 @@ FEED_SCOPES = scopes_for("recommender", "backend")
 _LOOKUPS = (("text", "hit"), ("text", "miss"), ("image", "hit"), ("image", "miss"))
 router = APIRouter(prefix=V1, tags=["feed"])
 DEFAULT_LIMIT = 10
-_ASSET_SAFE = ":._-+"
-# Keys of only these characters are what quote() returns unchanged (the usual case; a fullmatch
-# is half the cost of quote(), which runs for each generated image of a feed).
-_UNQUOTED = re.compile(r"[A-Za-z0-9_.~:+-]*")
-
-
-def asset_url(key: str) -> str:
-    return "/v1/assets/" + (key if _UNQUOTED.fullmatch(key) else quote(key, safe=_ASSET_SAFE))
 
 
 def stock_image_url(product_id: int) -> str:
@@ -262,7 +253,7 @@ async def _render(
         title = product.title if product else ""
         stock_text = product.text if product else ""
         if item.image_key:
-            image_url: str | None = asset_url(item.image_key)
+            image_url: str | None = state.signer.url(item.image_key)
         else:
             image_url = stock_image_url(item.product_id) if product and product.has_image else None
         is_generated = bool(item.text or item.image_key)

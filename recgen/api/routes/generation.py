@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path
 
 from recgen.api.deps import V1, BackendKey, SessionDep, StateDep
-from recgen.api.errors import ApiError, JsonResponse, problem
-from recgen.api.routes.feed import asset_url
+from recgen.api.errors import ApiError, JsonResponse, not_found, problem
 from recgen.api.schemas import ERRORS, GenerateRequest, TaskAccepted, TaskStatus
-from recgen.api.state import AppState
+from recgen.api.services.tasks import FAILURE_MESSAGES, owned_task, record_owner
+from recgen.api.state import AppState, Principal
 from recgen.core import keys
 from recgen.store.repos.products import get_products
 
@@ -48,7 +48,7 @@ def generate(
     if unknown:
         raise ApiError(422, "validation_error", "some product ids are not in the catalog", unknown)
     if idempotency_key is None:
-        return _accepted(_submit(state, request))
+        return _accepted(_submit(state, request, principal))
     slot = keys.prefixed(
         state.settings.cache_prefix, keys.idempotency_key(principal.name, idempotency_key)
     )
@@ -60,7 +60,7 @@ def generate(
     if not claimed:
         return _replay(state.redis_sync.get(slot), fingerprint, idempotency_key)
     try:
-        task_id = _submit(state, request)
+        task_id = _submit(state, request, principal)
     except BaseException:
         state.redis_sync.delete(slot)  # let the client retry with the same key
         raise
@@ -69,10 +69,11 @@ def generate(
     return _accepted(task_id)
 
 
-def _submit(state: AppState, request: GenerateRequest) -> str:
+def _submit(state: AppState, request: GenerateRequest, principal: Principal) -> str:
     task_id = state.dispatcher.submit_generation(
         request.user_id, request.product_ids, request.kinds
     )
+    record_owner(state, task_id, principal, "generate")
     state.metrics.generation_requests.labels("api").inc()
     return task_id
 
@@ -111,9 +112,15 @@ def _replay(raw: bytes | None, fingerprint: str, key: str) -> JsonResponse:
 def task_status(
     task_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")],
     state: StateDep,
-    _key: BackendKey,
+    principal: BackendKey,
 ) -> TaskStatus:
+    owner = owned_task(state, task_id, principal)
+    if owner is None:
+        # Never submitted, expired, or another key's: the same answer, so ids cannot be probed.
+        raise not_found(f"no task {task_id} for this API key", "task_id", "unknown")
     status, result = state.dispatcher.task_status(task_id)
+    if status == "FAILURE":
+        result = FAILURE_MESSAGES[owner["kind"]]
     keys = []
     if status == "SUCCESS" and isinstance(result, dict):
         for item in result.get("items", []):
@@ -122,6 +129,6 @@ def task_status(
         task_id=task_id,
         state=status,
         asset_keys=keys,
-        asset_urls=[asset_url(k) for k in keys],
+        asset_urls=[state.signer.url(k) for k in keys],
         result=result,
     )

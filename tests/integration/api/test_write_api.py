@@ -151,14 +151,16 @@ def test_generate_honours_idempotency_key(api: TestClient, dispatcher: Recording
 
 
 def test_task_status_lists_asset_keys(api: TestClient, dispatcher: RecordingDispatcher) -> None:
-    dispatcher.statuses["t-9"] = (
+    # Only a task this key submitted is readable, so submit one first.
+    task_id = api.post("/v1/generate", json={"user_id": 7, "product_ids": [101]}).json()["task_id"]
+    dispatcher.statuses[task_id] = (
         "SUCCESS",
         {"items": [{"product_id": 101, "text_key": "asset:text:v1:p101:s3", "image_key": None}]},
     )
-    body = api.get("/v1/tasks/t-9").json()
+    body = api.get(f"/v1/tasks/{task_id}").json()
     assert body["state"] == "SUCCESS" and body["asset_keys"] == ["asset:text:v1:p101:s3"]
-    assert body["asset_urls"] == ["/v1/assets/asset:text:v1:p101:s3"]
-    assert api.get("/v1/tasks/unknown").json()["state"] == "PENDING"
+    assert body["asset_urls"][0].startswith("/v1/assets/asset:text:v1:p101:s3?t=")
+    assert api.get("/v1/tasks/unknown").status_code == 404
 
 
 def test_experiment_lifecycle_and_report(api: TestClient, state: AppState) -> None:

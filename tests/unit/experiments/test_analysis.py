@@ -61,7 +61,8 @@ def test_forced_user_gets_the_forced_arm() -> None:
     [
         ({"stock": 1.0}, "both arms"),
         ({"stock": 1.0, "fancy": 1.0}, "unknown arm"),
-        ({"stock": 1.0, "generated": 0.0}, "positive"),
+        ({"stock": 1.0, "generated": 0.0}, r"in \(0, 1e\+06\]"),
+        ({"stock": 1.0, "generated": 1e308}, r"in \(0, 1e\+06\]"),
     ],
 )
 def test_bad_arms_are_refused(arms: dict[str, float], message: str) -> None:
