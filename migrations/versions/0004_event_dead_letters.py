@@ -6,6 +6,11 @@ events were answered 202 and dropped as duplicates. Each interaction now records
 revision get principal "". A worker that meets an event it cannot store stores the rest of the
 batch and writes the bad one to event_dead_letters with its reason.
 
+On PostgreSQL, rows stored before this revision that cannot be read back (an occurred_at
+before year 1 UTC is stored as BC, which psycopg cannot convert; they broke the index rebuild,
+the user's feed refresh and every later batch of that user) or that poison every sum (a NaN or
+infinite value) are moved to event_dead_letters. SQLite stores no such timestamps.
+
 Revision ID: 0004
 Revises: 0002
 Create Date: 2026-12-01 23:30:00
@@ -46,6 +51,30 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_event_dead_letters")),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        _move_unreadable_rows()
+
+
+# Read on the server as text (never converted by the driver, which is what fails).
+_UNREADABLE = ("occurred_at < TIMESTAMPTZ '0001-01-01 00:00:00+00' "
+               "OR value IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)")
+
+
+def _move_unreadable_rows() -> None:
+    op.execute(f"""
+        INSERT INTO event_dead_letters (principal, event_id, field, reason, payload, received_at)
+        SELECT principal, event_id,
+               CASE WHEN occurred_at < TIMESTAMPTZ '0001-01-01 00:00:00+00'
+                    THEN 'occurred_at' ELSE 'value' END,
+               'stored before revision 0004 but unreadable (a BC time or a non-finite value)',
+               json_build_object('event_id', event_id, 'user_id', user_id,
+                                 'product_id', product_id, 'kind', kind,
+                                 'occurred_at', occurred_at::text, 'value', value::text,
+                                 'exposure_id', exposure_id)::text,
+               now()
+        FROM interactions WHERE {_UNREADABLE}
+    """)
+    op.execute(f"DELETE FROM interactions WHERE {_UNREADABLE}")
 
 
 def downgrade() -> None:

@@ -318,3 +318,37 @@ def test_with_redis_down_errors_are_json_and_nothing_is_committed(
             assert accepted.json() == {"accepted": 1, "new": 1, "duplicates": 0, "task_id": None}
             assert intake.stored([ok["event_id"]]) == [
                 (_principal("backend"), ok["event_id"], "purchase")]
+
+
+def test_the_migration_moves_rows_that_cannot_be_read_back(empty_pg_url: str) -> None:
+    # Rows stored before the API refused them (a BC time, a NaN value) broke every read of
+    # the log; the migration moves them to the dead letters, where they break nothing.
+    from sqlalchemy import create_engine
+
+    from recgen.store.migrate import upgrade
+
+    upgrade(empty_pg_url, "0002")
+    seed_rows = [
+        ("bc", "TIMESTAMPTZ '0001-01-01 00:00:00+14'", "NULL"),
+        ("nan", "now()", "'NaN'::float8"),
+        ("fine", "now()", "2.0"),
+    ]
+    engine = create_engine(empty_pg_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, created_at, signup_preferences) "
+                          "VALUES (5, now(), '{}')"))
+        conn.execute(text("INSERT INTO products (id, gender, master_category, sub_category, "
+                          "article_type, base_colour, colour_group, title, updated_at) VALUES "
+                          "(1, 'Men', 'Apparel', 'Topwear', 'Tshirts', 'Blue', 'blue', 't', "
+                          "now())"))
+        for event_id, when, value in seed_rows:
+            conn.execute(text("INSERT INTO interactions (event_id, user_id, product_id, kind, "
+                              f"occurred_at, value) VALUES ('{event_id}', 5, 1, 'view', "
+                              f"{when}, {value})"))
+    upgrade(empty_pg_url)
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT event_id, occurred_at FROM interactions")).all()
+        moved = dict(conn.execute(text("SELECT event_id, field FROM event_dead_letters")).all())
+    engine.dispose()
+    assert [row[0] for row in kept] == ["fine"]  # and readable: occurred_at was converted
+    assert moved == {"bc": "occurred_at", "nan": "value"}
