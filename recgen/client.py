@@ -99,7 +99,11 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class EventsAccepted:
     accepted: int
-    task_id: str
+    # Of the accepted: ids this key had not sent before, and resends already stored.
+    new: int
+    duplicates: int
+    # None when the broker was down and the events were stored in SQL by the request.
+    task_id: str | None
 
 
 @dataclass(frozen=True, slots=True)

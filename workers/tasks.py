@@ -19,8 +19,8 @@ from sqlalchemy.exc import OperationalError
 from recgen.core.errors import RecgenError, StoreUnavailableError
 from recgen.core.keys import delivery_key, prefixed
 from recgen.core.types import AssetKind
+from recgen.jobs.events import record_events as record_job
 from recgen.jobs.functions import generate_assets as generate_job
-from recgen.jobs.functions import record_events as record_job
 from recgen.jobs.functions import refresh_feeds as refresh_job
 from recgen.jobs.functions import stale_user_ids
 from recgen.jobs.names import (

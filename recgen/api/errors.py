@@ -122,6 +122,14 @@ def _dependency_down(what: str) -> Callable[[Request, Exception], Awaitable[Json
     return handler
 
 
+async def _internal_error(_request: Request, exc: Exception) -> JsonResponse:
+    """Last resort: a bug still answers the API's JSON error, never Starlette's text/plain 500.
+    The request's transaction was rolled back (see deps.get_session); Starlette's server error
+    middleware re-raises after this response, so the server logs the traceback."""
+    return error_response(500, "internal_error",
+                          f"internal error ({type(exc).__name__}); nothing was committed")
+
+
 async def _recgen_error(_request: Request, exc: Exception) -> JsonResponse:
     return error_response(400, "bad_request", str(exc))
 
@@ -141,6 +149,7 @@ _HANDLERS: dict[type[Exception], _Handler] = {
     sqlalchemy.exc.OperationalError: _database_down,
     sqlalchemy.exc.InterfaceError: _database_down,
     kombu.exceptions.OperationalError: _dependency_down("the task broker"),
+    Exception: _internal_error,
 }
 
 
@@ -151,8 +160,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def handle_error(request: Request, exc: Exception) -> JsonResponse:
     """The response the app's handlers give ``exc``, for code that runs outside FastAPI's
-    exception middleware (the feed's fast path); re-raises what no handler takes."""
+    exception middleware (the feed's fast path); re-raises what no handler but the last
+    resort takes, so the server error middleware logs it and answers with that handler."""
     for exc_class in type(exc).__mro__:
+        if exc_class is Exception:
+            break
         handler = _HANDLERS.get(exc_class)
         if handler is not None:
             return await handler(request, exc)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from fastapi import Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from recgen.core.events import MAX_ID_CHARS, MAX_VALUE, TEXT_ID_PATTERN
 from recgen.core.types import ARMS, Content
 from recgen.experiments.assignment import MAX_ARM_WEIGHT
 from recgen.runtime.dispatch import ALL_KINDS
@@ -47,14 +48,22 @@ class TaskStatus(BaseModel):
     result: Any = None
 
 
+# Text ids: what a VARCHAR(64) holds and a client can mean (no NUL, no control characters).
+TextId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=TEXT_ID_PATTERN)]
+
+
 class Event(Strict):
-    event_id: str = Field(min_length=1, max_length=64)
+    """One event. ``occurred_at`` must lie within the last ``MAX_EVENT_AGE`` (30 days) and at
+    most ``MAX_CLOCK_SKEW`` (5 minutes) ahead (checked by the route: it depends on now)."""
+
+    event_id: TextId = Field(description="Unique per API key: the same id from another key "
+                             "is another event")
     user_id: int = Id
     product_id: int = Field(ge=1, le=MAX_PRODUCT_ID)
     kind: EventKind
     occurred_at: AwareDatetime | None = None
-    exposure_id: str | None = Field(default=None, min_length=1, max_length=64)
-    value: float | None = None
+    exposure_id: TextId | None = None
+    value: float | None = Field(default=None, ge=0, le=MAX_VALUE, allow_inf_nan=False)
 
 
 class EventBatch(Strict):
@@ -63,6 +72,9 @@ class EventBatch(Strict):
 
 class EventsAccepted(BaseModel):
     accepted: int
+    new: int = Field(description="Accepted events whose id this key had not sent before")
+    duplicates: int = Field(description="Accepted events whose id this key already sent and "
+                            "that are stored: resends, which change nothing")
     # None when the broker was down: the events were stored directly in SQL and the
     # users' profiles are rebuilt from the log on their next use.
     task_id: str | None

@@ -23,21 +23,19 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from recgen.core.keys import GATE_PAYLOAD, gate_of, gate_payload, reject_key
-from recgen.core.types import AssetKind, GateResult, Product, UserEvent
+from recgen.core.types import AssetKind, GateResult, Product
 from recgen.generation.cache import StoredFeed, StoredFeedItem
 from recgen.generation.engine import Asset, AssetJob, Subject
 from recgen.jobs import names
 from recgen.jobs.context import JobContext, ProfileLike, ProfileSource
+from recgen.jobs.events import record_events
 from recgen.store.db import session_scope
-from recgen.store.models import utcnow
 from recgen.store.repos.assets import record_assets
-from recgen.store.repos.interactions import add_interactions, stored_event_ids
 from recgen.store.repos.products import get_products
 from recgen.store.repos.users import user_ids_after
 
@@ -321,39 +319,6 @@ def stale_user_ids(ctx: JobContext, *, limit: int, page: int = 5000) -> list[int
                 stale.append(user_id)
         last = ids[-1]
     return stale[:limit]
-
-
-def record_events(ctx: JobContext, *, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Store interactions and fold the new ones into profiles; a resent event id is skipped.
-
-    Idempotent: a redelivered batch finds its event ids stored and changes nothing.
-    """
-    with session_scope(ctx.sessions) as session:
-        ids = [str(e["event_id"]) for e in events if e.get("event_id")]
-        seen: set[str | None] = set(stored_event_ids(session, event_ids=ids))
-        fresh = []
-        for event in events:
-            event_id = str(event["event_id"]) if event.get("event_id") else None
-            if event_id is not None and event_id in seen:
-                continue
-            seen.add(event_id)  # a duplicate inside the batch is skipped too
-            fresh.append({**event, "occurred_at": _when(event.get("occurred_at"))})
-        stored = add_interactions(session, events=fresh)
-        # Grouped by user: the batch's profiles are read and written together, once.
-        by_user: dict[int, list[UserEvent]] = defaultdict(list)
-        for event in fresh:
-            by_user[int(event["user_id"])].append(
-                UserEvent(int(event["product_id"]), str(event["kind"]), event["occurred_at"])
-            )
-        if by_user:
-            ctx.profiles.record_events(session, events=by_user)
-    return {"received": len(events), "stored": stored}
-
-
-def _when(value: Any) -> datetime:
-    if value is None:
-        return utcnow()
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def _item_json(item: StoredFeedItem) -> dict[str, Any]:

@@ -92,11 +92,14 @@ class InteractionRow(Base):
     __table_args__ = (
         Index("ix_interactions_user_time", "user_id", "occurred_at"),
         Index("ix_interactions_product", "product_id"),
-        # A client may resend a batch; the same event id is stored once.
-        UniqueConstraint("event_id", name="uq_interactions_event_id"),
+        # A client may resend a batch; the same event id is stored once per principal (the
+        # API key's name), so one client's ids can never shadow another's.
+        UniqueConstraint("principal", "event_id", name="uq_interactions_principal_event_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # The API key that sent the event ("" for events loaded by the CLI or the simulators).
+    principal: Mapped[str] = mapped_column(String(128), default="", server_default="")
     event_id: Mapped[str | None] = mapped_column(String(64))
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
@@ -104,6 +107,22 @@ class InteractionRow(Base):
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     value: Mapped[float | None] = mapped_column(Float)
     exposure_id: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class EventDeadLetterRow(Base):
+    """An event a worker could not store, with why: kept so that nothing a 202 accepted is
+    lost without trace. ``payload`` is the event as ASCII JSON (a NUL or a lone surrogate is
+    escaped), so any payload fits the text column."""
+
+    __tablename__ = "event_dead_letters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    principal: Mapped[str] = mapped_column(String(128), default="")
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class UserProfileRow(Base):

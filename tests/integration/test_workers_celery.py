@@ -137,8 +137,8 @@ def test_feed_refresh_writes_assets_feed_and_audit_and_runs_once(world: World) -
         ]
         stored = [world.wait(world.dispatcher.submit_events(events)) for _ in range(2)]
         assert stored == [
-            ("SUCCESS", {"received": 3, "stored": 3}),
-            ("SUCCESS", {"received": 3, "stored": 0}),
+            ("SUCCESS", {"received": 3, "stored": 3, "dead_lettered": 0}),
+            ("SUCCESS", {"received": 3, "stored": 0, "dead_lettered": 0}),
         ]
 
 

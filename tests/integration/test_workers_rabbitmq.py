@@ -65,7 +65,7 @@ def test_feed_refresh_on_rabbitmq_writes_assets_and_audit_once(world: WorkerWorl
         clicks = events(1, 4, "amqp")  # the simulated user's history, sent through RabbitMQ
         assert world.wait(world.dispatcher.submit_events(clicks)) == (
             "SUCCESS",
-            {"received": 4, "stored": 4},
+            {"received": 4, "stored": 4, "dead_lettered": 0},
         )
         state, summary = world.wait(world.dispatcher.submit_refresh(1))
         assert state == "SUCCESS", summary

@@ -177,13 +177,19 @@ def test_huge_and_malformed_bodies_are_refused_before_parsing(fuzzed: Fuzzed) ->
 def test_events_with_any_unicode_ids_are_stored_once(
     fuzzed: Fuzzed, event_id: str, exposure_id: str | None, value: float | None
 ) -> None:
-    """Duplicate events (same id twice, in one batch and across batches) are accepted and
-    enqueued whole; the worker stores each id once (tests/unit/test_jobs.py)."""
+    """An event with any unicode ids is accepted and enqueued whole, or refused naming the
+    field; accepted, the same id twice in one batch is refused naming the second (the worker
+    stores a resend across batches once: tests/unit/jobs/test_functions.py)."""
     event = _event(event_id=event_id, exposure_id=exposure_id, value=value)
     before, enqueued = row_counts(fuzzed.db_url), len(fuzzed.dispatcher.calls)
     with TestClient(fuzzed.app, headers=headers()) as client:
-        response = client.post("/v1/events", json={"events": [event, event]})
-    fuzzed.check("events unicode", response.status_code, response.content, before, enqueued)
-    if response.status_code == 202:
-        assert fuzzed.dispatcher.calls[-1][1][0]["event_id"] == event_id
+        response = client.post("/v1/events", json={"events": [event]})
+        fuzzed.check("events unicode", response.status_code, response.content, before,
+                     enqueued)
+        if response.status_code == 202:
+            assert fuzzed.dispatcher.calls[-1][1][0]["event_id"] == event_id
+            twice = client.post("/v1/events", json={"events": [event, event]})
+            assert twice.status_code == 422, twice.text
+            assert [d["loc"] for d in twice.json()["error"]["details"]] == [
+                "body.events.1.event_id"]
 

@@ -76,7 +76,7 @@ def test_api_serves_stock_refuses_nothing_silently_and_recovers(
         accepted = client.post("/v1/events", json={"events": outage_events})
         events_s = time.monotonic() - started
         assert accepted.status_code == 202, accepted.text
-        assert accepted.json() == {"accepted": 5, "task_id": None}
+        assert accepted.json() == {"accepted": 5, "new": 5, "duplicates": 0, "task_id": None}
         # Stored before the 202: nothing accepted in the outage can be lost.
         assert stored_event_ids(migrated_pg_url, [e["event_id"] for e in outage_events]) == {
             e["event_id"] for e in outage_events

@@ -171,7 +171,7 @@ def test_event_writes_retry_through_a_postgres_restart(
         finally:
             own_pg.start()
         state, result = workers.wait(task_id)
-    assert state == "SUCCESS" and result == {"received": 4, "stored": 4}, result
+    assert state == "SUCCESS" and result == {"received": 4, "stored": 4, "dead_lettered": 0}, result
     assert stored_event_ids(workers.db_url, [e["event_id"] for e in batch]) == {
         e["event_id"] for e in batch
     }

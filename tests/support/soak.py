@@ -150,6 +150,7 @@ def run_soak(duration_s: float, *, db_url: str, redis_base: str, tmp: Path,
     statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     feed_states: dict[str, int] = defaultdict(int)
     accepted_events: list[str] = []
+    resend: dict[str, Any] | None = None
     memory: list[dict[str, float]] = []
     with purged(settings.redis_url, prefix), celery_worker(
         env, tmp / "soak-worker.log", include=["tests.support.light_engine"]
@@ -183,12 +184,16 @@ def run_soak(duration_s: float, *, db_url: str, redis_base: str, tmp: Path,
                           "product_id": rng.choice(PRODUCTS).product_id,
                           "kind": rng.choice(["view", "click", "add_to_cart", "purchase"])}
                          for _ in range(5)]
-                batch.append(batch[0])  # a duplicate in every batch
+                # A resend in every batch: the previous accepted batch's first event (one id
+                # twice in one batch is refused, naming both).
+                if resend is not None:
+                    batch.append(resend)
                 t0 = time.perf_counter()
                 response = client.post("/v1/events", json={"events": batch})
                 latency[kind].append(time.perf_counter() - t0)
                 if response.status_code == 202:
                     accepted_events += [str(e["event_id"]) for e in batch]
+                    resend = batch[0]
             else:
                 kind = "generate"
                 products = [p.product_id for p in rng.sample(PRODUCTS, 3)]

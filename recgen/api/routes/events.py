@@ -1,16 +1,19 @@
 """POST /v1/events: batched impressions, clicks, add-to-cart and purchases.
 
-The batch is validated as a whole (nothing is accepted if any event is wrong), users first seen
-here get a bare user row, and the events go to the workers, which store them idempotently by
-``event_id`` and fold them into profiles. When the broker is down the events are stored in SQL
-by this request instead (202 with ``task_id: null``), so an accepted event is never lost.
+The batch is validated as a whole (nothing is accepted if any event is wrong, and every field is
+checked against what the store can hold: see recgen/core/events.py), users first seen here get a
+bare user row, and the events go to the workers, which store them idempotently by (API key
+name, ``event_id``) and fold them into profiles. Two events of one batch with one id are refused
+(422 naming both indices): either could be the one meant, so neither is guessed. When the
+broker is down the events are stored in SQL by this request instead (202 with ``task_id:
+null``), so an accepted event is never lost.
 Outcomes join exposures by ``exposure_id``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import kombu.exceptions
@@ -19,10 +22,11 @@ from fastapi import APIRouter
 
 from recgen.api.deps import V1, EventsKey, SessionDep, StateDep
 from recgen.api.errors import ApiError, JsonResponse, problem
-from recgen.api.schemas import ERRORS, EventBatch, EventsAccepted
+from recgen.api.schemas import ERRORS, Event, EventBatch, EventsAccepted
 from recgen.api.services.tasks import record_owner
+from recgen.core.events import MAX_CLOCK_SKEW, MAX_EVENT_AGE
 from recgen.store.repos.experiments import ensure_users
-from recgen.store.repos.interactions import add_interactions
+from recgen.store.repos.interactions import add_interactions, stored_event_ids
 from recgen.store.repos.products import get_products
 from recgen.store.repos.users import forget_user_profiles
 
@@ -30,8 +34,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix=V1, tags=["events"])
 # What Celery raises when it cannot publish (the broker is Redis here).
 BROKER_DOWN = (kombu.exceptions.OperationalError, redis.ConnectionError, redis.TimeoutError)
-# Clocks drift; an event from further in the future than this is a client bug.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 @router.post(
@@ -42,7 +44,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
     summary="Record a batch of interaction events",
 )
 def post_events(
-    batch: EventBatch, state: StateDep, session: SessionDep, principal: EventsKey
+    batch: EventBatch, state: StateDep, session: SessionDep, key: EventsKey
 ) -> JsonResponse:
     limit = state.settings.api_max_events_per_batch
     if len(batch.events) > limit:
@@ -53,11 +55,7 @@ def post_events(
             [problem(("body", "events"), f"at most {limit} events")],
         )
     now = datetime.now(UTC)
-    problems = [
-        problem(("body", "events", i, "occurred_at"), "is in the future")
-        for i, e in enumerate(batch.events)
-        if e.occurred_at is not None and e.occurred_at > now + MAX_CLOCK_SKEW
-    ]
+    problems = _time_problems(batch.events, now) + _repeated_ids(batch.events)
     known = get_products(session, product_ids=[e.product_id for e in batch.events])
     problems += [
         problem(("body", "events", i, "product_id"), f"unknown product id {e.product_id}")
@@ -69,13 +67,17 @@ def post_events(
     ensure_users(session, user_ids=[e.user_id for e in batch.events])
     # Commit the user rows before the workers can see the events that reference them.
     session.commit()
+    ids = [e.event_id for e in batch.events]
+    # Counted now: a resend still in a worker's queue counts as new (it is stored once anyway).
+    duplicates = len(stored_event_ids(session, principal=key.name, event_ids=ids))
     events: list[dict[str, Any]] = [
-        {**e.model_dump(exclude={"occurred_at"}), "occurred_at": (e.occurred_at or now).isoformat()}
+        {**e.model_dump(exclude={"occurred_at"}), "occurred_at": (e.occurred_at or now).isoformat(),
+         "principal": key.name}
         for e in batch.events
     ]
     try:
         submitted = state.dispatcher.submit_events(events)
-        record_owner(state, submitted, principal, "events")
+        record_owner(state, submitted, key, "events")
         task_id: str | None = submitted
     except BROKER_DOWN as exc:
         # Never drop an accepted event: store it in SQL now (idempotent by event_id) and let
@@ -83,10 +85,44 @@ def post_events(
         log.warning("broker unavailable (%s); storing %d events in SQL", exc, len(events))
         add_interactions(
             session,
-            events=[{**e.model_dump(), "occurred_at": e.occurred_at or now} for e in batch.events],
+            events=[{**e.model_dump(), "occurred_at": e.occurred_at or now, "principal": key.name}
+                    for e in batch.events],
         )
         forget_user_profiles(session, user_ids=[e.user_id for e in batch.events])
         task_id = None
     for e in batch.events:
         state.metrics.events_received.labels(e.kind).inc()
-    return JsonResponse({"accepted": len(events), "task_id": task_id}, status_code=202)
+    body = {"accepted": len(events), "new": len(events) - duplicates, "duplicates": duplicates,
+            "task_id": task_id}
+    return JsonResponse(body, status_code=202)
+
+
+def _time_problems(events: list[Event], now: datetime) -> list[dict[str, Any]]:
+    """``occurred_at`` within [now - MAX_EVENT_AGE, now + MAX_CLOCK_SKEW]: older events are a
+    replay of history (and year-1 dates are stored as BC, which cannot be read back)."""
+    problems = []
+    for i, e in enumerate(events):
+        if e.occurred_at is None:
+            continue
+        loc = ("body", "events", i, "occurred_at")
+        try:
+            if e.occurred_at > now + MAX_CLOCK_SKEW:
+                problems.append(problem(loc, f"is more than {MAX_CLOCK_SKEW} in the future"))
+            elif e.occurred_at < now - MAX_EVENT_AGE:
+                problems.append(problem(loc, f"is more than {MAX_EVENT_AGE.days} days old"))
+        except OverflowError:  # before year 1 in UTC
+            problems.append(problem(loc, f"is more than {MAX_EVENT_AGE.days} days old"))
+    return problems
+
+
+def _repeated_ids(events: list[Event]) -> list[dict[str, Any]]:
+    """A 422 for each event whose id an earlier event of the batch has, naming both."""
+    first: dict[str, int] = {}
+    problems = []
+    for i, e in enumerate(events):
+        if e.event_id in first:
+            problems.append(problem(("body", "events", i, "event_id"),
+                                    f"repeats the event_id of events[{first[e.event_id]}]"))
+        else:
+            first[e.event_id] = i
+    return problems

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from recgen.core.events import text_id_problem
 from recgen.store.dialect import dialect_insert
 from recgen.store.models import (
+    EventDeadLetterRow,
     InteractionRow,
     utcnow,
 )
 
 
-def add_interactions(session: Session, *, events: Sequence[dict[str, Any]]) -> int:
-    """Store interaction events; an event whose ``event_id`` is already stored is skipped.
+def add_interactions(session: Session, *, events: Sequence[Mapping[str, Any]]) -> int:
+    """Store interaction events; an event whose (``principal``, ``event_id``) is already stored
+    is skipped (``principal`` defaults to "").
 
     Returns the number of new rows.
     """
@@ -25,6 +29,7 @@ def add_interactions(session: Session, *, events: Sequence[dict[str, Any]]) -> i
         return 0
     values = [
         {
+            "principal": e.get("principal") or "",
             "event_id": e.get("event_id"),
             "user_id": int(e["user_id"]),
             "product_id": int(e["product_id"]),
@@ -36,7 +41,7 @@ def add_interactions(session: Session, *, events: Sequence[dict[str, Any]]) -> i
         for e in events
     ]
     stmt = dialect_insert(session, InteractionRow).on_conflict_do_nothing(  # type: ignore[attr-defined]
-        index_elements=[InteractionRow.event_id]
+        index_elements=[InteractionRow.principal, InteractionRow.event_id]
     )
     # The rows go as parameters, not as .values(rows): a statement built for N rows is
     # compiled anew on every call (about 1 ms each), this one once per process. RETURNING
@@ -44,12 +49,46 @@ def add_interactions(session: Session, *, events: Sequence[dict[str, Any]]) -> i
     return len(session.execute(stmt.returning(InteractionRow.id), values).all())
 
 
-def stored_event_ids(session: Session, *, event_ids: Sequence[str]) -> set[str]:
-    """Those of these event ids that are already stored (one query; none for no ids)."""
+def stored_event_ids(
+    session: Session, *, principal: str, event_ids: Sequence[str]
+) -> set[str]:
+    """Those of ``principal``'s event ids that are already stored (one query; none for no
+    ids). Another principal's ids are not looked at: ids are scoped per principal."""
     if not event_ids:
         return set()
-    stmt = select(InteractionRow.event_id).where(InteractionRow.event_id.in_(list(event_ids)))
+    stmt = select(InteractionRow.event_id).where(
+        InteractionRow.principal == principal, InteractionRow.event_id.in_(list(event_ids))
+    )
     return {event_id for event_id in session.scalars(stmt) if event_id is not None}
+
+
+def add_dead_letters(session: Session, *, letters: Sequence[Mapping[str, Any]]) -> None:
+    """Store events that could not be stored, each with ``field`` and ``reason``; the event
+    itself becomes ASCII JSON (``payload``), which any text column holds."""
+    session.add_all(
+        EventDeadLetterRow(
+            principal=str(letter.get("principal") or "")[:128],
+            event_id=_storable_id(letter["event"].get("event_id")),
+            field=str(letter["field"])[:32],
+            reason=str(letter["reason"]),
+            payload=json.dumps(letter["event"], ensure_ascii=True, default=str),
+        )
+        for letter in letters
+    )
+    session.flush()
+
+
+def _storable_id(value: Any) -> str | None:
+    """The event id if the column can hold it (the payload always keeps the original)."""
+    return value if isinstance(value, str) and text_id_problem(value) is None else None
+
+
+def dead_letters(session: Session, *, principal: str | None = None) -> list[EventDeadLetterRow]:
+    """Dead-lettered events, oldest first (all principals' when ``principal`` is None)."""
+    stmt = select(EventDeadLetterRow).order_by(EventDeadLetterRow.id)
+    if principal is not None:
+        stmt = stmt.where(EventDeadLetterRow.principal == principal)
+    return list(session.scalars(stmt))
 
 
 def interactions_for_users(

@@ -91,6 +91,7 @@ def test_bad_event_batch_is_refused_whole_and_writes_nothing(
 def test_events_are_accepted_users_created_and_forwarded(
     api: TestClient, state: AppState, dispatcher: RecordingDispatcher
 ) -> None:
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
     batch = {
         "events": [
             {
@@ -106,16 +107,17 @@ def test_events_are_accepted_users_created_and_forwarded(
                 "product_id": 101,
                 "kind": "click",
                 "exposure_id": "abc-1",
-                "occurred_at": "2026-11-28T10:00:00Z",
+                # Within the accepted window (30 days back), whenever the test runs.
+                "occurred_at": yesterday.strftime("%Y-%m-%dT%H:%M:%SZ"),
             },
         ]
     }
     response = api.post("/v1/events", json=batch)
     assert response.status_code == 202
-    assert response.json() == {"accepted": 2, "task_id": "task-1"}
+    assert response.json() == {"accepted": 2, "new": 2, "duplicates": 0, "task_id": "task-1"}
     (forwarded,) = dispatcher.named("events")
     assert [e["exposure_id"] for e in forwarded] == ["abc-1", "abc-1"]
-    assert forwarded[1]["occurred_at"] == "2026-11-28T10:00:00+00:00"
+    assert forwarded[1]["occurred_at"] == yesterday.isoformat()
     with session_scope(state.sessions) as session:
         assert session.get(UserRow, 90002) is not None
 

@@ -134,8 +134,9 @@ def test_record_events_is_idempotent(ctx: JobContext) -> None:
             "occurred_at": "2026-11-28T10:00:00+00:00",
         },
     ]
-    assert record_events(ctx, events=[*events, events[0]]) == {"received": 3, "stored": 2}
-    assert record_events(ctx, events=events) == {"received": 2, "stored": 0}
+    assert record_events(ctx, events=[*events, events[0]]) == {
+        "received": 3, "stored": 2, "dead_lettered": 0}
+    assert record_events(ctx, events=events) == {"received": 2, "stored": 0, "dead_lettered": 0}
     assert isinstance(ctx.profiles, FakeProfiles)
     # The resent batch stored nothing new, so nothing was folded.
     assert ctx.profiles.folds == [{1: [(2, "click"), (3, "view")]}]
@@ -150,7 +151,7 @@ def test_record_events_folds_a_batch_once_each_users_events_in_order(ctx: JobCon
         {"event_id": "f3", "user_id": 2, "product_id": 4, "kind": "purchase"},
         {"event_id": "f1", "user_id": 2, "product_id": 1, "kind": "view"},  # resent
     ]
-    assert record_events(ctx, events=events) == {"received": 4, "stored": 3}
+    assert record_events(ctx, events=events) == {"received": 4, "stored": 3, "dead_lettered": 0}
     assert isinstance(ctx.profiles, FakeProfiles)
     assert ctx.profiles.folds == [{2: [(1, "view"), (4, "purchase")], 3: [(2, "click")]}]
 

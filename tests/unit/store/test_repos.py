@@ -67,8 +67,10 @@ def test_stored_event_ids_are_the_known_ones(factory) -> None:  # type: ignore[n
             {"event_id": "e-1", "user_id": 7, "product_id": 1, "kind": "click"},
             {"user_id": 7, "product_id": 1, "kind": "view"},  # no event id
         ])
-        assert stored_event_ids(session, event_ids=["e-1", "e-2"]) == {"e-1"}
-        assert stored_event_ids(session, event_ids=[]) == set()
+        assert stored_event_ids(session, principal="", event_ids=["e-1", "e-2"]) == {"e-1"}
+        # Ids are scoped per principal: another key's "e-1" is another event.
+        assert stored_event_ids(session, principal="other", event_ids=["e-1"]) == set()
+        assert stored_event_ids(session, principal="", event_ids=[]) == set()
 
 
 def test_user_ids_are_paged_in_id_order(factory) -> None:  # type: ignore[no-untyped-def]
