@@ -35,7 +35,14 @@ from recgen.api.routes import (
     health,
 )
 from recgen.api.services.feed import FeedReader
-from recgen.api.state import AppState, ExperimentCache, KeyCache, RecentFeeds, StockCatalog
+from recgen.api.state import (
+    AppState,
+    ExperimentCache,
+    KeyCache,
+    KnownUsers,
+    RecentFeeds,
+    StockCatalog,
+)
 from recgen.core.config import ConfigError, Settings, get_settings
 from recgen.core.keys import exposure_stream
 from recgen.experiments.exposures import ExposureDrainer
@@ -68,7 +75,10 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
     # per command): each async call is bounded by redis_deadline.redis_call instead. None, not
     # omitted: redis-py's default is 5 s.
     redis_async: aioredis.Redis[bytes] = aioredis.Redis.from_url(
-        settings.redis_url, socket_timeout=None, socket_connect_timeout=5
+        settings.redis_url,
+        socket_timeout=None,
+        socket_connect_timeout=5,
+        max_connections=settings.api_redis_pool_size,
     )
     redis_sync = build_redis(settings)
     stream = exposure_stream(settings)
@@ -95,6 +105,7 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
             redis_sync, sessions, stream=stream, batch=settings.exposure_drain_batch
         ),
         recent=RecentFeeds(settings.api_recent_feeds),
+        known=KnownUsers(sessions, settings.api_recent_feeds),
         rate=RateLimiter(
             redis_sync, prefix=settings.cache_prefix, per_minute=settings.api_generate_per_minute
         ),

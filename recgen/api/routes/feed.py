@@ -154,6 +154,18 @@ async def serve_feed(state: AppState, *, user_id: int, limit: int, key: str | No
             served_at=time.time(),
             token=token,
         )
+        if served is None and not await state.known.has_history(user_id):
+            # No history: the shared cold-start feed, and no per-user work queued.
+            items, entry = await _stock_items(
+                state, user_id, await state.stock.default_ids(limit), arm,
+                None if forced else experiment_id, token,
+            )
+            await state.feeds.log(entry)
+            return Response(
+                _stock_body(user_id, "cold_start", arm, experiment_id, items),
+                media_type="application/json",
+                headers={"Cache-Control": "no-store"},
+            )
         claimed = served is None and await state.feeds.claim_refresh(user_id)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         # The feed lives in Redis; without it the user still gets products, with stock content.
@@ -205,8 +217,27 @@ async def _degraded(
     """
     recent = state.recent.get(user_id)
     product_ids = list(recent[:limit]) if recent else await state.stock.default_ids(limit)
+    items, entry = await _stock_items(
+        state, user_id, product_ids, arm, logged_experiment_id, token
+    )
+    try:
+        await run_in_threadpool(store_entry, state.sessions, entry)
+    except Exception:  # the database is down too: the user still gets the stock feed
+        log.exception("could not log %d exposures of a degraded feed", len(items))
+    return _stock_body(user_id, "degraded", arm, experiment_id, items)
+
+
+async def _stock_items(
+    state: AppState,
+    user_id: int,
+    product_ids: list[int],
+    arm: str | None,
+    logged_experiment_id: int | None,
+    token: str,
+) -> tuple[list[dict[str, object]], ExposureEntry]:
+    """Stock content of ``product_ids`` (unknown ones skipped) and its exposure entry."""
     stock = await state.stock.items(product_ids)
-    items = []
+    items: list[dict[str, object]] = []
     shown: list[tuple[str, int, str, str | None]] = []
     for i, pid in enumerate(p for p in product_ids if p in stock):
         product = stock[pid]
@@ -233,21 +264,26 @@ async def _degraded(
         "t": time.time(),
         "i": shown,
     }
-    try:
-        await run_in_threadpool(store_entry, state.sessions, entry)
-    except Exception:  # the database is down too: the user still gets the stock feed
-        log.exception("could not log %d exposures of a degraded feed", len(items))
-    return orjson.dumps(
-        {
-            "user_id": user_id,
-            "state": "degraded",
-            "experiment_id": experiment_id,
-            "arm": arm,
-            "generated_at": None,
-            "model_versions": {},
-            "items": items,
-        }
-    )
+    return items, entry
+
+
+def _stock_body(
+    user_id: int,
+    feed_state: str,
+    arm: str | None,
+    experiment_id: int | None,
+    items: list[dict[str, object]],
+) -> bytes:
+    body = {
+        "user_id": user_id,
+        "state": feed_state,
+        "experiment_id": experiment_id,
+        "arm": arm,
+        "generated_at": None,
+        "model_versions": {},
+        "items": items,
+    }
+    return orjson.dumps(body)
 
 
 async def _render(
