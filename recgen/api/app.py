@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recgen.api.deps import document_security
 from recgen.api.errors import install_error_handlers
-from recgen.api.limits import BodySizeLimit, RateLimiter
+from recgen.api.limits import BodySizeLimit, RateLimits
 from recgen.api.metrics import ApiMetrics, LatencyMiddleware
 from recgen.api.routes import (
     assets,
@@ -106,8 +106,14 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
         ),
         recent=RecentFeeds(settings.api_recent_feeds),
         known=KnownUsers(sessions, settings.api_recent_feeds),
-        rate=RateLimiter(
-            redis_sync, prefix=settings.cache_prefix, per_minute=settings.api_generate_per_minute
+        rate=RateLimits(
+            redis_sync,
+            prefix=settings.cache_prefix,
+            per_minute={
+                "generate": settings.api_generate_per_minute,
+                "events": settings.api_events_per_minute,
+                "feed_enqueue": settings.api_feed_enqueues_per_minute,
+            },
         ),
     )
 

@@ -1,16 +1,22 @@
 """Request size limit, enforced before a body is parsed (Content-Length and streamed bytes), and
-the per-key rate limit of generation requests."""
+the per-key rate limits of the routes that create work."""
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Mapping
+from typing import Final
 
 import redis
+from limits import RateLimitItemPerMinute
+from limits.storage import RedisStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recgen.api.errors import ApiError, error_response
-from recgen.core.keys import prefixed, rate_key
+from recgen.core.keys import rate_limit_prefix
 
 
 class BodyTooLarge(HTTPException):
@@ -68,34 +74,47 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
-class RateLimiter:
-    """Fixed one-minute windows per API key, counted in Redis so every API process shares
-    them. A window's counter lives two minutes; a key over its budget gets 429 with the
-    seconds left in the window."""
+class RateLimits:
+    """Per API key and route, limits of the work a key may create, shared by every API
+    process (counted in Redis by the ``limits`` package, sliding-window counters under the
+    key prefix of :func:`recgen.core.keys.rate_limit_prefix`).
 
-    WINDOW_S = 60
+    ``per_minute`` maps a route's name (``generate``, ``events``, ``feed_enqueue``) to its
+    budget per key and minute; over it: 429 with ``Retry-After``, nothing done.
+    """
 
-    def __init__(self, client: redis.Redis[bytes], *, prefix: str, per_minute: int) -> None:
-        self._client = client
-        self._prefix = prefix
-        self._per_minute = per_minute
+    def __init__(
+        self, client: redis.Redis[bytes], *, prefix: str, per_minute: Mapping[str, int]
+    ) -> None:
+        storage = RedisStorage(
+            "redis://", connection_pool=client.connection_pool, key_prefix=rate_limit_prefix(prefix)
+        )
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self._items = {
+            route: RateLimitItemPerMinute(amount, namespace=route)
+            for route, amount in per_minute.items()
+        }
 
-    def check(self, key_name: str, cost: int = 1) -> None:
-        """Count ``cost`` requests for ``key_name``; raise ApiError(429) over the budget."""
-        now = time.time()
-        window = int(now // self.WINDOW_S)
-        slot = prefixed(self._prefix, rate_key(key_name, window))
-        pipe = self._client.pipeline()
-        pipe.incrby(slot, cost)
-        pipe.expire(slot, 2 * self.WINDOW_S)
-        used, _ = pipe.execute()
-        if int(used) > self._per_minute:
-            retry = max(1, int((window + 1) * self.WINDOW_S - now) + 1)
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"key {key_name!r} is over its limit of {self._per_minute} generation "
-                f"requests per minute; retry in {retry} s",
-                [{"loc": "header.X-API-Key", "message": "rate limit exceeded"}],
-                headers={"Retry-After": str(retry)},
-            )
+    def check(self, route: str, key_name: str, cost: int = 1) -> None:
+        """Count ``cost`` units of ``route`` for ``key_name``; raise ApiError(429) over it."""
+        item = self._items[route]
+        if self._limiter.hit(item, key_name, cost=cost):
+            return
+        reset = self._limiter.get_window_stats(item, key_name).reset_time
+        retry = max(1, math.ceil(reset - time.time()))
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"key {key_name!r} is over its limit of {item.amount} {ROUTE_UNITS[route]} per "
+            f"minute; retry in {retry} s",
+            [{"loc": "header.X-API-Key", "message": f"{route} rate limit exceeded"}],
+            headers={"Retry-After": str(retry)},
+        )
+
+
+# What one unit of each limited route is, for the 429's message.
+ROUTE_UNITS: Final = {
+    "generate": "generation requests",
+    "events": "events",
+    "feed_enqueue": "feed refreshes and regenerations",
+}

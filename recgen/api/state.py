@@ -18,7 +18,7 @@ from cachetools import LRUCache, TLRUCache
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from recgen.api.limits import RateLimiter
+from recgen.api.limits import RateLimits
 from recgen.api.metrics import ApiMetrics
 from recgen.api.services.feed import FeedReader
 from recgen.core.config import Settings
@@ -191,4 +191,4 @@ class AppState:
     drainer: ExposureDrainer
     recent: RecentFeeds
     known: KnownUsers
-    rate: RateLimiter
+    rate: RateLimits

@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     api_max_events_per_batch: int = Field(default=1000, gt=0)
     # Per API key, shared by all API processes (counted in Redis); over it: 429.
     api_generate_per_minute: int = Field(default=600, gt=0)
+    # Events a key may post per minute (a batch counts its events).
+    api_events_per_minute: int = Field(default=60_000, gt=0)
+    # Feed requests of a key that enqueue work (a refresh, or regeneration of missing assets)
+    # per minute; over it the feed answers 429 and enqueues nothing.
+    api_feed_enqueues_per_minute: int = Field(default=1200, gt=0)
     # Users whose last feed's product ids each API process remembers for Redis outages.
     api_recent_feeds: int = Field(default=50_000, ge=0)
     # Revoking a key takes effect on every server within this many seconds.

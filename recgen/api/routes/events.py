@@ -41,7 +41,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
     summary="Record a batch of interaction events",
 )
 def post_events(
-    batch: EventBatch, state: StateDep, session: SessionDep, _key: EventsKey
+    batch: EventBatch, state: StateDep, session: SessionDep, principal: EventsKey
 ) -> JsonResponse:
     limit = state.settings.api_max_events_per_batch
     if len(batch.events) > limit:
@@ -51,6 +51,8 @@ def post_events(
             f"a batch holds at most {limit} events, got {len(batch.events)}",
             [problem(("body", "events"), f"at most {limit} events")],
         )
+    # Each event creates work (a row, a profile fold): a batch costs its events.
+    state.rate.check("events", principal.name, cost=len(batch.events))
     now = datetime.now(UTC)
     problems = [
         problem(("body", "events", i, "occurred_at"), "is in the future")

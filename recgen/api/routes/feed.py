@@ -129,7 +129,7 @@ class FeedFastPath:
 
 async def serve_feed(state: AppState, *, user_id: int, limit: int, key: str | None) -> Response:
     """The feed response for a validated ``user_id`` and ``limit >= 1``; raises ApiError."""
-    await authenticate(state, key, FEED_SCOPES)
+    principal = await authenticate(state, key, FEED_SCOPES)
     if limit > state.settings.feed_max_limit:
         raise ApiError(
             422,
@@ -178,6 +178,7 @@ async def serve_feed(state: AppState, *, user_id: int, limit: int, key: str | No
         )
     if served is None:
         if claimed:
+            await _admit_enqueue(state, principal.name, user_id)
             _in_background(state, user_id, None)
         body = {
             "user_id": user_id,
@@ -194,10 +195,24 @@ async def serve_feed(state: AppState, *, user_id: int, limit: int, key: str | No
             headers={"Cache-Control": "no-store", "Retry-After": "5"},
         )
     if served.regenerate:
-        _in_background(state, user_id, served.regenerate)
+        try:
+            await _admit_enqueue(state, principal.name, user_id)
+            _in_background(state, user_id, served.regenerate)
+        except ApiError:  # over the key's budget: the feed is still served, nothing queued
+            log.info("key %s over its feed enqueue limit; not regenerating", principal.name)
     state.recent.remember(user_id, (item.product_id for item in served.items))
     rendered = await _render(state, user_id, arm, experiment_id, served)
     return Response(rendered, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def _admit_enqueue(state: AppState, key_name: str, user_id: int) -> None:
+    """Count one enqueue against the key's feed budget; over it, ApiError(429) and the
+    user's refresh claim is released so a later request (within budget) may enqueue."""
+    try:
+        await run_in_threadpool(state.rate.check, "feed_enqueue", key_name)
+    except ApiError:
+        await state.feeds.release_refresh(user_id)
+        raise
 
 
 async def _degraded(
