@@ -173,7 +173,11 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         route=next(r for r in feed.router.routes if getattr(r, "name", "") == "get_feed"),
     )
     app.add_middleware(LatencyMiddleware, metrics=state.metrics)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.api_max_body_bytes,
+        timeout_s=settings.api_body_timeout_seconds,
+    )
     return app
 
 

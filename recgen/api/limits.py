@@ -3,6 +3,7 @@ the per-key rate limits of the routes that create work."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Mapping
@@ -27,10 +28,23 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body exceeds the limit of {max_bytes} bytes")
 
 
+class BodyTimedOut(HTTPException):
+    """Raised from ``receive`` when a body's next chunk is late (an HTTPException for the
+    reason BodyTooLarge is one)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"request body not received within {seconds:g} s")
+
+
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """Bodies of at most ``max_bytes`` (413), each chunk arriving within ``timeout_s`` of
+    the previous one (408): a client that sends a head and then dribbles or stalls its body
+    would otherwise hold its connection and a request slot as long as it liked."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,14 +56,21 @@ class BodySizeLimit:
                 return
         seen = 0
         started = False
+        body_done = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done
+            if body_done:  # after the body: a wait for the disconnect, not bounded here
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_s)
+            except TimeoutError:
+                raise BodyTimedOut(self.timeout_s) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
+                body_done = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -63,6 +84,13 @@ class BodySizeLimit:
             # A chunked body without Content-Length crossed the limit while being read.
             if not started:
                 await self._refuse(scope, receive, send)
+        except BodyTimedOut as exc:
+            if not started:
+                await error_response(
+                    408, "request_timeout", exc.detail,
+                    [{"loc": "body", "message": f"next chunk within {self.timeout_s:g} s"}],
+                    headers={"Connection": "close"},
+                )(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(

@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     # A request's head (request line and headers) must arrive within this many seconds of
     # the connection opening or of the previous response; else the connection is closed.
     api_header_timeout_seconds: float = Field(default=10.0, gt=0.0)
+    # Each chunk of a request body must arrive within this many seconds of the previous one
+    # (else 408); a stalled body held its connection and request slot without end.
+    api_body_timeout_seconds: float = Field(default=30.0, gt=0.0)
     feed_max_limit: int = Field(default=100, gt=0)
     # What users outside any running experiment see.
     feed_default_content: Literal["generated", "stock"] = "generated"

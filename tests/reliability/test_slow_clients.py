@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import REDIS_TEST_URL
 from tests.support.served import served_api
-from tests.support.world import api_settings, seed, settings_env
+from tests.support.world import KEYS, api_settings, seed, settings_env
 
 HEAD_TIMEOUT_S = 1.0
 CLIENTS = 20
@@ -66,3 +66,23 @@ def test_slow_clients_are_cut_off(migrated_pg_url: str, dribble: bytes) -> None:
             for client in clients:
                 client.close()
     assert all(closed), f"{closed.count(False)} of {CLIENTS} slow clients still connected"
+
+
+def test_a_stalled_body_is_answered_408(migrated_pg_url: str) -> None:
+    # The head arrives whole (so the head deadline is met), then the body stalls half-sent.
+    seed(migrated_pg_url)
+    prefix = f"rel-slow-{uuid.uuid4().hex[:8]}"
+    settings = api_settings(migrated_pg_url, REDIS_TEST_URL.rsplit("/", 1)[0], prefix,
+                            redis_url=REDIS_TEST_URL, api_body_timeout_seconds=HEAD_TIMEOUT_S)
+    head = (b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"X-API-Key: " + KEYS["backend"].encode() + b"\r\nContent-Length: 1000\r\n\r\n")
+    with served_api(settings_env(settings)) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(head + b'{"events": [')
+            client.settimeout(CLOSE_BOUND_S)
+            try:
+                answer = client.recv(4096)
+            except TimeoutError:
+                answer = b""
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
