@@ -4,6 +4,7 @@ the per-key rate limits of the routes that create work."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -18,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recgen.api.errors import ApiError, error_response
 from recgen.core.keys import rate_limit_prefix
+
+log = logging.getLogger(__name__)
 
 
 class BodyTooLarge(HTTPException):
@@ -126,7 +129,14 @@ class RateLimits:
     def check(self, route: str, key_name: str, cost: int = 1) -> None:
         """Count ``cost`` units of ``route`` for ``key_name``; raise ApiError(429) over it."""
         item = self._items[route]
-        if self._limiter.hit(item, key_name, cost=cost):
+        try:
+            if self._limiter.hit(item, key_name, cost=cost):
+                return
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Counted in Redis, so not countable while it is down. Open, not closed: events are
+            # stored in SQL in an outage (a 202 there is kept), and the routes that enqueue
+            # find the broker (the same Redis) down and answer 503 themselves.
+            log.warning("rate limit of %s for %r not counted, Redis down: %s", route, key_name, exc)
             return
         reset = self._limiter.get_window_stats(item, key_name).reset_time
         retry = max(1, math.ceil(reset - time.time()))
