@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from recgen.api.asset_urls import AssetSigner
 from recgen.api.deps import document_security
 from recgen.api.errors import install_error_handlers
-from recgen.api.limits import BodySizeLimit, RateLimiter
+from recgen.api.limits import BodySizeLimit, RateLimits
 from recgen.api.metrics import ApiMetrics, LatencyMiddleware
 from recgen.api.routes import (
     assets,
@@ -42,6 +42,7 @@ from recgen.api.state import (
     BrokerProbe,
     ExperimentCache,
     KeyCache,
+    KnownUsers,
     Readiness,
     RecentFeeds,
     StockCatalog,
@@ -79,7 +80,10 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
     # per command): each async call is bounded by redis_deadline.redis_call instead. None, not
     # omitted: redis-py's default is 5 s.
     redis_async: aioredis.Redis[bytes] = aioredis.Redis.from_url(
-        settings.redis_url, socket_timeout=None, socket_connect_timeout=5
+        settings.redis_url,
+        socket_timeout=None,
+        socket_connect_timeout=5,
+        max_connections=settings.api_redis_pool_size,
     )
     redis_sync = build_redis(settings)
     stream = exposure_stream(settings)
@@ -106,8 +110,15 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
             redis_sync, sessions, stream=stream, batch=settings.exposure_drain_batch
         ),
         recent=RecentFeeds(settings.api_recent_feeds),
-        rate=RateLimiter(
-            redis_sync, prefix=settings.cache_prefix, per_minute=settings.api_generate_per_minute
+        known=KnownUsers(sessions, settings.api_recent_feeds),
+        rate=RateLimits(
+            redis_sync,
+            prefix=settings.cache_prefix,
+            per_minute={
+                "generate": settings.api_generate_per_minute,
+                "events": settings.api_events_per_minute,
+                "feed_enqueue": settings.api_feed_enqueues_per_minute,
+            },
         ),
         signer=AssetSigner(asset_url_secret(settings)),
         readiness=Readiness(settings.api_ready_cache_seconds, BrokerProbe(READY_CHECK_TIMEOUT_S)),
@@ -186,7 +197,11 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         route=next(r for r in feed.router.routes if getattr(r, "name", "") == "get_feed"),
     )
     app.add_middleware(LatencyMiddleware, metrics=state.metrics)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.api_max_body_bytes,
+        timeout_s=settings.api_body_timeout_seconds,
+    )
     return app
 
 

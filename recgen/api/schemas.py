@@ -103,7 +103,7 @@ class FeedItemOut(Strict):
         return self
 
 
-FeedState = Literal["ready", "refreshing", "degraded"]
+FeedState = Literal["ready", "refreshing", "cold_start", "degraded"]
 
 
 class FeedOut(Strict):
@@ -118,7 +118,10 @@ class FeedOut(Strict):
         description=(
             "ready: the cached feed; each item generated or stock, per the arm and the cache. "
             "refreshing: no feed is cached yet, so no items; a refresh is enqueued (ask again "
-            "after Retry-After). degraded: Redis is down or did not answer in time; stock "
+            "after Retry-After). cold_start: the user has no feed and no stored history; the "
+            "shared cold-start feed (stock content of the catalog's first products) and no "
+            "per-user work queued until the user's first events are stored. degraded: Redis "
+            "is down or did not answer in time; stock "
             "content for the products this API process last served the user (else the "
             "catalog's first), its exposures logged straight to SQL (lost only when the "
             "database is down too)."
@@ -138,8 +141,10 @@ class FeedOut(Strict):
             raise ValueError("only a ready feed has model versions")
         if self.state == "refreshing" and self.items:
             raise ValueError("a refreshing feed has no items")
-        if self.state == "degraded" and any(item.content != "stock" for item in self.items):
-            raise ValueError("a degraded feed shows stock content only")
+        if self.state in ("cold_start", "degraded") and any(
+            item.content != "stock" for item in self.items
+        ):
+            raise ValueError(f"a {self.state} feed shows stock content only")
         return self
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from recgen.api.asset_urls import AssetSigner
-from recgen.api.limits import RateLimiter
+from recgen.api.limits import RateLimits
 from recgen.api.metrics import ApiMetrics
 from recgen.api.services.feed import FeedReader
 from recgen.core.config import Settings
@@ -33,6 +33,7 @@ from recgen.runtime.dispatch import Dispatcher
 from recgen.store.db import session_scope
 from recgen.store.repos.api_keys import find_api_key, hash_key
 from recgen.store.repos.experiments import experiment_config, running_experiment
+from recgen.store.repos.interactions import has_interactions
 from recgen.store.repos.products import first_product_ids, get_products
 
 # Unknown keys are remembered briefly too, so a client retrying a bad key cannot hammer SQL.
@@ -142,6 +143,38 @@ class StockCatalog:
         return None if product is None else product.image_path
 
 
+class KnownUsers:
+    """Whether a user has stored history, asked only when the user has no feed in Redis.
+
+    An unknown user is served the shared cold-start feed and queues no per-user work, so a
+    scan of made-up user ids costs one index probe each, never a refresh. A user with history
+    stays known (kept up to ``capacity``); an unknown answer is kept for _NEGATIVE_TTL so a
+    client repeating one id does not hammer SQL, and a user's first events count soon.
+    """
+
+    def __init__(
+        self, sessions: sessionmaker[Session], capacity: int,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions = sessions
+        self._known: TLRUCache[int, bool] = TLRUCache(
+            maxsize=max(1, capacity),
+            ttu=lambda _user, known, now: now + (float("inf") if known else _NEGATIVE_TTL),
+            timer=timer,
+        )
+
+    async def has_history(self, user_id: int) -> bool:
+        if user_id in self._known:
+            return self._known[user_id]
+        known = await run_in_threadpool(self._lookup, user_id)
+        self._known[user_id] = known
+        return known
+
+    def _lookup(self, user_id: int) -> bool:
+        with session_scope(self._sessions) as session:
+            return has_interactions(session, user_id=user_id)
+
+
 class RecentFeeds:
     """The product ids last served per user (bounded, LRU): while Redis is down a user still
     sees the products of their feed, with stock content, instead of an error."""
@@ -220,6 +253,7 @@ class AppState:
     feeds: FeedReader
     drainer: ExposureDrainer
     recent: RecentFeeds
-    rate: RateLimiter
+    known: KnownUsers
+    rate: RateLimits
     signer: AssetSigner
     readiness: Readiness

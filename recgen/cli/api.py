@@ -69,19 +69,36 @@ def serve(
             port=port or settings.api_port,
             workers=workers or settings.api_workers,
             access_log=access_log,
+            keep_alive_s=settings.api_keep_alive_seconds,
+            limit_concurrency=settings.api_limit_concurrency,
         ),
     )
 
 
-def uvicorn_options(*, host: str, port: int, workers: int, access_log: bool) -> dict[str, Any]:
-    """The server settings of ``recgen serve`` (the benchmark serves its baseline with these)."""
+def uvicorn_options(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    access_log: bool,
+    keep_alive_s: float = 5.0,
+    limit_concurrency: int | None = None,
+) -> dict[str, Any]:
+    """The server settings of ``recgen serve`` (the benchmark serves its baseline with these).
+
+    httptools with a deadline on each request's head (api_header_timeout_seconds, see
+    recgen/api/server.py); idle keep-alive connections closed after ``keep_alive_s``; past
+    ``limit_concurrency`` requests in flight uvicorn answers 503 at once.
+    """
     return {
         "factory": True,
         "host": host,
         "port": port,
         "workers": workers,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": "recgen.api.server:HeadTimeoutHttpTools",
+        "timeout_keep_alive": keep_alive_s,
+        "limit_concurrency": limit_concurrency,
         "access_log": access_log,
         "log_level": "info",
     }

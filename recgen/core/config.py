@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     api_max_events_per_batch: int = Field(default=1000, gt=0)
     # Per API key, shared by all API processes (counted in Redis); over it: 429.
     api_generate_per_minute: int = Field(default=600, gt=0)
+    # Events a key may post per minute (a batch counts its events).
+    api_events_per_minute: int = Field(default=60_000, gt=0)
+    # Feed requests of a key that enqueue work (a refresh, or regeneration of missing assets)
+    # per minute; over it the feed answers 429 and enqueues nothing.
+    api_feed_enqueues_per_minute: int = Field(default=1200, gt=0)
     # Users whose last feed's product ids each API process remembers for Redis outages.
     api_recent_feeds: int = Field(default=50_000, ge=0)
     # Revoking a key takes effect on every server within this many seconds.
@@ -151,6 +156,22 @@ class Settings(BaseSettings):
     # Deadline of each async Redis call of the API (feed script, asset GET); past it the feed
     # is served with stock content, as when Redis is down.
     api_redis_timeout_seconds: float = Field(default=5.0, gt=0.0)
+    # Requests one API process serves at once; past it uvicorn answers 503 at once instead of
+    # queueing work it cannot finish (uvicorn's limit_concurrency).
+    api_limit_concurrency: int = Field(default=1000, ge=1)
+    # Connections of each API process's async Redis pool. None: api_limit_concurrency plus
+    # headroom, so no request ever finds the pool empty (redis-py's default of 100 served
+    # every request past the 100th concurrent one stock: "Too many connections").
+    api_redis_max_connections: int | None = Field(default=None, ge=1)
+    # An idle keep-alive connection is closed after this many seconds (uvicorn's
+    # timeout_keep_alive).
+    api_keep_alive_seconds: float = Field(default=5.0, gt=0.0)
+    # A request's head (request line and headers) must arrive within this many seconds of
+    # the connection opening or of the previous response; else the connection is closed.
+    api_header_timeout_seconds: float = Field(default=10.0, gt=0.0)
+    # Each chunk of a request body must arrive within this many seconds of the previous one
+    # (else 408); a stalled body held its connection and request slot without end.
+    api_body_timeout_seconds: float = Field(default=30.0, gt=0.0)
     feed_max_limit: int = Field(default=100, gt=0)
     # What users outside any running experiment see.
     feed_default_content: Literal["generated", "stock"] = "generated"
@@ -176,6 +197,22 @@ class Settings(BaseSettings):
         if self.visibility_timeout_s <= self.task_time_limit_s:
             raise ValueError("visibility_timeout_s must be longer than task_time_limit_s")
         return self
+
+    @model_validator(mode="after")
+    def _pool_covers_concurrency(self) -> Settings:
+        pool = self.api_redis_max_connections
+        if pool is not None and pool < self.api_limit_concurrency:
+            raise ValueError(
+                f"api_redis_max_connections ({pool}) must be at least api_limit_concurrency "
+                f"({self.api_limit_concurrency}): requests past the pool are served stock"
+            )
+        return self
+
+    @property
+    def api_redis_pool_size(self) -> int:
+        """Each API process's async Redis pool: one connection per concurrent request, plus
+        headroom for the background loops."""
+        return self.api_redis_max_connections or self.api_limit_concurrency + 16
 
     @classmethod
     def settings_customise_sources(

@@ -19,7 +19,8 @@ Under the prefix:
   feed refresh or the regeneration of a feed's missing assets.
 - ``rejected:{asset key}``: the :class:`GatePayload` of an asset its gate refused.
 - ``deliveries:{task id}:{retry}``: how often a Celery task's message was delivered.
-- ``rate:generate:{api key name}:{minute}``: a key's generation requests in one minute.
+- ``rate:{route}/{api key name}/{amount}/1/minute`` (and the ``limits`` package's suffixes):
+  a key's sliding-window count of a limited route (generate, events, feed_enqueue).
 - ``idempotency:{api key name}:{Idempotency-Key}``: an :class:`IdempotencyClaim`.
 - ``task:{task id}``: a :class:`TaskOwner`, who submitted a task through the API and what it
   is (kept as long as Celery keeps the task's result); only that key may read the task.
@@ -124,9 +125,10 @@ def delivery_key(task_id: str, retries: int) -> str:
     return f"deliveries:{task_id}:{int(retries)}"
 
 
-def rate_key(key_name: str, window: int) -> str:
-    """The generation-request counter of one API key in one minute (``window``)."""
-    return f"rate:generate:{key_name}:{int(window)}"
+def rate_limit_prefix(prefix: str) -> str:
+    """Where the ``limits`` package keeps the API's rate-limit counters: it appends
+    ``:{route}/{api key name}/{amount}/1/minute`` (its sliding-window counters)."""
+    return prefixed(prefix, "rate")
 
 
 def idempotency_key(principal: str, request_key: str) -> str:

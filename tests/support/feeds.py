@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from fastapi.testclient import TestClient
 
@@ -11,6 +12,20 @@ from recgen.core.keys import asset_key
 from recgen.core.types import GateResult
 from recgen.experiments.assignment import assign
 from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
+from recgen.store.db import session_scope
+from recgen.store.repos.interactions import add_interactions
+from recgen.store.repos.users import upsert_users
+
+
+def user_with_history(state: AppState, product_id: int) -> int:
+    """A new user id with one stored view: a user whose missing feed is worth a refresh
+    (one without history is served the shared cold-start feed)."""
+    user = 5_000_000 + uuid.uuid4().int % 1_000_000  # the test database outlives a test
+    with session_scope(state.sessions) as session:
+        upsert_users(session, users=[{"id": user}])
+        viewed = {"user_id": user, "product_id": product_id, "kind": "view"}
+        add_interactions(session, events=[viewed])
+    return user
 
 
 def key(kind: str, pid: int) -> str:

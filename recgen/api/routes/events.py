@@ -54,6 +54,8 @@ def post_events(
             f"a batch holds at most {limit} events, got {len(batch.events)}",
             [problem(("body", "events"), f"at most {limit} events")],
         )
+    # Each event creates work (a row, a profile fold): a batch costs its events.
+    state.rate.check("events", key.name, cost=len(batch.events))
     now = datetime.now(UTC)
     problems = _time_problems(batch.events, now) + _repeated_ids(batch.events)
     known = get_products(session, product_ids=[e.product_id for e in batch.events])

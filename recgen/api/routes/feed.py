@@ -120,7 +120,7 @@ class FeedFastPath:
 
 async def serve_feed(state: AppState, *, user_id: int, limit: int, key: str | None) -> Response:
     """The feed response for a validated ``user_id`` and ``limit >= 1``; raises ApiError."""
-    await authenticate(state, key, FEED_SCOPES)
+    principal = await authenticate(state, key, FEED_SCOPES)
     if limit > state.settings.feed_max_limit:
         raise ApiError(
             422,
@@ -145,6 +145,18 @@ async def serve_feed(state: AppState, *, user_id: int, limit: int, key: str | No
             served_at=time.time(),
             token=token,
         )
+        if served is None and not await state.known.has_history(user_id):
+            # No history: the shared cold-start feed, and no per-user work queued.
+            items, entry = await _stock_items(
+                state, user_id, await state.stock.default_ids(limit), arm,
+                None if forced else experiment_id, token,
+            )
+            await state.feeds.log(entry)
+            return Response(
+                _stock_body(user_id, "cold_start", arm, experiment_id, items),
+                media_type="application/json",
+                headers={"Cache-Control": "no-store"},
+            )
         claimed = served is None and await state.feeds.claim_refresh(user_id)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         # The feed lives in Redis; without it the user still gets products, with stock content.
@@ -157,6 +169,7 @@ async def serve_feed(state: AppState, *, user_id: int, limit: int, key: str | No
         )
     if served is None:
         if claimed:
+            await _admit_enqueue(state, principal.name, user_id)
             _in_background(state, user_id, None)
         body = {
             "user_id": user_id,
@@ -173,10 +186,24 @@ async def serve_feed(state: AppState, *, user_id: int, limit: int, key: str | No
             headers={"Cache-Control": "no-store", "Retry-After": "5"},
         )
     if served.regenerate:
-        _in_background(state, user_id, served.regenerate)
+        try:
+            await _admit_enqueue(state, principal.name, user_id)
+            _in_background(state, user_id, served.regenerate)
+        except ApiError:  # over the key's budget: the feed is still served, nothing queued
+            log.info("key %s over its feed enqueue limit; not regenerating", principal.name)
     state.recent.remember(user_id, (item.product_id for item in served.items))
     rendered = await _render(state, user_id, arm, experiment_id, served)
     return Response(rendered, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def _admit_enqueue(state: AppState, key_name: str, user_id: int) -> None:
+    """Count one enqueue against the key's feed budget; over it, ApiError(429) and the
+    user's refresh claim is released so a later request (within budget) may enqueue."""
+    try:
+        await run_in_threadpool(state.rate.check, "feed_enqueue", key_name)
+    except ApiError:
+        await state.feeds.release_refresh(user_id)
+        raise
 
 
 async def _degraded(
@@ -196,8 +223,27 @@ async def _degraded(
     """
     recent = state.recent.get(user_id)
     product_ids = list(recent[:limit]) if recent else await state.stock.default_ids(limit)
+    items, entry = await _stock_items(
+        state, user_id, product_ids, arm, logged_experiment_id, token
+    )
+    try:
+        await run_in_threadpool(store_entry, state.sessions, entry)
+    except Exception:  # the database is down too: the user still gets the stock feed
+        log.exception("could not log %d exposures of a degraded feed", len(items))
+    return _stock_body(user_id, "degraded", arm, experiment_id, items)
+
+
+async def _stock_items(
+    state: AppState,
+    user_id: int,
+    product_ids: list[int],
+    arm: str | None,
+    logged_experiment_id: int | None,
+    token: str,
+) -> tuple[list[dict[str, object]], ExposureEntry]:
+    """Stock content of ``product_ids`` (unknown ones skipped) and its exposure entry."""
     stock = await state.stock.items(product_ids)
-    items = []
+    items: list[dict[str, object]] = []
     shown: list[tuple[str, int, str, str | None]] = []
     for i, pid in enumerate(p for p in product_ids if p in stock):
         product = stock[pid]
@@ -224,21 +270,26 @@ async def _degraded(
         "t": time.time(),
         "i": shown,
     }
-    try:
-        await run_in_threadpool(store_entry, state.sessions, entry)
-    except Exception:  # the database is down too: the user still gets the stock feed
-        log.exception("could not log %d exposures of a degraded feed", len(items))
-    return orjson.dumps(
-        {
-            "user_id": user_id,
-            "state": "degraded",
-            "experiment_id": experiment_id,
-            "arm": arm,
-            "generated_at": None,
-            "model_versions": {},
-            "items": items,
-        }
-    )
+    return items, entry
+
+
+def _stock_body(
+    user_id: int,
+    feed_state: str,
+    arm: str | None,
+    experiment_id: int | None,
+    items: list[dict[str, object]],
+) -> bytes:
+    body = {
+        "user_id": user_id,
+        "state": feed_state,
+        "experiment_id": experiment_id,
+        "arm": arm,
+        "generated_at": None,
+        "model_versions": {},
+        "items": items,
+    }
+    return orjson.dumps(body)
 
 
 async def _render(

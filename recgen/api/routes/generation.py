@@ -38,7 +38,7 @@ def generate(
         str | None, Header(min_length=1, max_length=128, description="Retry-safe request id")
     ] = None,
 ) -> JsonResponse:
-    state.rate.check(principal.name)
+    state.rate.check("generate", principal.name)
     known = get_products(session, product_ids=request.product_ids)
     unknown = [
         problem(("body", "product_ids", i), f"unknown product id {pid}")

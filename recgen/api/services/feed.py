@@ -127,6 +127,16 @@ class FeedReader:
         claim = self._client.set(key, b"1", nx=True, px=int(self._lock_ms))
         return bool(await redis_call(claim, self._timeout))
 
+    async def release_refresh(self, user_id: int) -> None:
+        """Give up a claim that enqueued nothing (the key was over its budget)."""
+        key = self._namespace + keys.refresh_lock_key(user_id)
+        await redis_call(self._client.delete(key), self._timeout)
+
+    async def log(self, entry: keys.ExposureEntry) -> None:
+        """Append an exposure entry to the stream (a feed served without the script)."""
+        add = self._client.xadd(self._stream, {"v": keys.EXPOSURE_ENTRY.dump_json(entry)})
+        await redis_call(add, self._timeout)
+
     def feed_key(self, user_id: int) -> str:
         return self._namespace + keys.feed_key(user_id)
 

@@ -130,3 +130,9 @@ def click_counts(session: Session) -> dict[int, float]:
         .group_by(InteractionRow.product_id)
     )
     return {int(product_id): float(count) for product_id, count in rows}
+
+
+def has_interactions(session: Session, *, user_id: int) -> bool:
+    """Whether any interaction of ``user_id`` is stored (an index probe, LIMIT 1)."""
+    stmt = select(InteractionRow.id).where(InteractionRow.user_id == int(user_id)).limit(1)
+    return session.scalar(stmt) is not None

@@ -18,10 +18,10 @@ from recgen.core.config import Settings
 from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
 from recgen.store.db import session_scope
 from recgen.store.models import ExposureRow
-from tests.integration.api.conftest import ADMIN_KEY
+from tests.integration.api.conftest import ADMIN_KEY, PRODUCTS
 from tests.support.api import RecordingDispatcher
 from tests.support.descriptions import DEO, write_lines
-from tests.support.feeds import key, put_feed, start_experiment, user_in
+from tests.support.feeds import key, put_feed, start_experiment, user_in, user_with_history
 
 pytestmark = pytest.mark.integration
 
@@ -161,13 +161,24 @@ def test_forced_user_gets_the_arm_but_stays_out_of_the_report(
 
 
 def test_missing_feed_enqueues_one_refresh_and_answers_at_once(
-    api: TestClient, dispatcher: RecordingDispatcher
+    api: TestClient, state: AppState, dispatcher: RecordingDispatcher
 ) -> None:
+    # A user with stored history: their own feed is worth a refresh (one per lock period).
+    user = user_with_history(state, PRODUCTS[0].product_id)
     for _ in range(3):
-        body = api.get("/v1/feed/555")
+        body = api.get(f"/v1/feed/{user}")
         assert body.status_code == 200
         assert body.json()["state"] == "refreshing" and body.json()["items"] == []
-    assert dispatcher.named("refresh") == [555]
+    assert dispatcher.named("refresh") == [user]
+
+
+def test_unknown_user_gets_the_cold_start_feed_and_queues_nothing(
+    api: TestClient, dispatcher: RecordingDispatcher
+) -> None:
+    body = api.get("/v1/feed/9876543").json()
+    assert body["state"] == "cold_start" and body["items"]
+    assert {item["content"] for item in body["items"]} == {"stock"}
+    assert dispatcher.calls == []
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from recgen.store.db import session_scope
 from recgen.store.models import ExposureRow
 from recgen.store.repos.products import upsert_products
 from tests.integration.api.conftest import PRODUCTS
-from tests.support.feeds import put_feed, start_experiment, user_in
+from tests.support.feeds import put_feed, start_experiment, user_in, user_with_history
 
 pytestmark = pytest.mark.integration
 PATHS = ("fast", "routed")
@@ -82,9 +82,12 @@ def test_a_feed_outside_any_experiment_matches_the_schema(
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_a_missing_feed_matches_the_schema(api: TestClient, path: str) -> None:
-    claimed, waiting = get(api, 32, path), get(api, 32, path)  # the second finds the claim
+def test_a_missing_feed_matches_the_schema(api: TestClient, state: AppState, path: str) -> None:
+    user = user_with_history(state, PRODUCTS[0].product_id)
+    claimed, waiting = get(api, user, path), get(api, user, path)  # the second finds the claim
     assert claimed.state == waiting.state == "refreshing"
+    cold = get(api, 9_876_000 + len(path), path)  # never seen: the shared cold-start feed
+    assert cold.state == "cold_start" and cold.items
 
 
 @pytest.fixture()
