@@ -33,6 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.experiments import ensure_users
+from recgen.store.repos.interactions import add_interactions
 from tests.support.catalog import random_item_vectors
 from tests.support.served import served_api
 from tests.support.worker_process import celery_worker
@@ -138,6 +139,13 @@ def run_soak(duration_s: float, *, db_url: str, redis_base: str, tmp: Path,
     prefix = f"rel-soak-{run}"
     with session_scope(session_factory(make_engine(db_url))) as session:
         ensure_users(session, user_ids=list(range(1, USERS + 1)))
+        # One stored view each: a user without history gets the cold-start feed and no
+        # refresh, and the soak measures serving users' own ready feeds.
+        add_interactions(session, events=[
+            {"event_id": f"soak-history-{u}", "user_id": u,
+             "product_id": PRODUCTS[u % len(PRODUCTS)].product_id, "kind": "view"}
+            for u in range(1, USERS + 1)
+        ])
     random_item_vectors(PRODUCTS).save(tmp / "indexes" / "items")
     settings = api_settings(db_url, redis_base, prefix, redis_url=f"{redis_base}/10",
                             broker_url=f"{redis_base}/11", result_backend=f"{redis_base}/12",

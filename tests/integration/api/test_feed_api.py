@@ -86,9 +86,11 @@ def test_generated_arm_serves_cached_assets_and_falls_back_to_stock(
 
     assert state.drainer.drain_all() == 6
     with session_scope(state.sessions) as session:
-        rows = {
-            r.id: r for r in session.scalars(select(ExposureRow).where(ExposureRow.user_id == user))
-        }
+        # This experiment's rows: other tests of the shared database may show the same user.
+        mine = select(ExposureRow).where(
+            ExposureRow.user_id == user, ExposureRow.experiment_id == experiment_id
+        )
+        rows = {r.id: r for r in session.scalars(mine)}
     assert set(rows) == {i["exposure_id"] for i in body["items"] + again["items"]}
     logged = rows[first["exposure_id"]]
     assert (logged.experiment_id, logged.arm, logged.content) == (
