@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recgen.catalog.styles import MAX_FIELD_LENGTH, RejectedRow
+from recgen.catalog.styles import MAX_FIELD_LENGTH, ParsedFile, RejectedRow
 from recgen.core.errors import DataFileError
 from recgen.core.types import GENDERS
 
@@ -91,17 +91,14 @@ class DescriptionRecord:
 
 
 @dataclass(slots=True)
-class DescriptionsFile:
+class DescriptionsFile(ParsedFile):
     """The valid lines of a descriptions file and a report of every line that was skipped."""
 
-    path: Path
     records: list[DescriptionRecord] = field(default_factory=list)
-    rejected: list[RejectedRow] = field(default_factory=list)
-    duplicates: int = 0
 
     @property
-    def rows_read(self) -> int:
-        return len(self.records) + len(self.rejected) + self.duplicates
+    def valid(self) -> int:
+        return len(self.records)
 
 
 def _text(value: Any, name: str, limit: int = MAX_FIELD_LENGTH) -> str | None:

@@ -37,17 +37,31 @@ class RejectedRow:
 
 
 @dataclass(slots=True)
-class CatalogFile:
-    """The valid products of a styles file and a report of every row that was skipped."""
+class ParsedFile:
+    """What reading a catalog file skipped: every bad row by line, and repeated ids."""
 
     path: Path
-    products: list[Product] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
     duplicates: int = 0
 
     @property
     def rows_read(self) -> int:
-        return len(self.products) + len(self.rejected) + self.duplicates
+        return self.valid + len(self.rejected) + self.duplicates
+
+    @property
+    def valid(self) -> int:
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class CatalogFile(ParsedFile):
+    """The valid products of a styles file and a report of every row that was skipped."""
+
+    products: list[Product] = field(default_factory=list)
+
+    @property
+    def valid(self) -> int:
+        return len(self.products)
 
 
 def _decoded_lines(path: Path) -> Iterator[str]:
