@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import git_commit, scratch_database
+from harness.served import free_port, serve_command, served
 from recgen.core.keys import asset_key
 from recgen.core.types import Product
 from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
@@ -60,7 +61,6 @@ from recgen.store.models import utcnow
 from recgen.store.repos.api_keys import create_api_key
 from recgen.store.repos.experiments import create_experiment, start_experiment
 from recgen.store.repos.products import upsert_products
-from tests.support.served import free_port, serve_command, served
 
 REDIS_URL = os.environ.get("RECGEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 KEY = "rg_bench_" + uuid.uuid4().hex

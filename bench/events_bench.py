@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import git_commit, scratch_database
+from harness.catalog import make_products, random_item_vectors
 from recgen.core.config import Settings
 from recgen.core.types import UserEvent
 from recgen.experiments.simulator import Simulator, user_rows
@@ -54,7 +55,6 @@ from recgen.store.migrate import upgrade
 from recgen.store.repos.interactions import add_interactions
 from recgen.store.repos.products import upsert_products
 from recgen.store.repos.users import upsert_users
-from tests.support.catalog import make_products, random_item_vectors
 
 SHAPES = ((1, 6), (10, 3), (50, 2), (100, 1))  # (users, events per user) per batch
 KINDS = ("view", "click", "add_to_cart", "purchase")

@@ -38,6 +38,7 @@ from sqlalchemy import func, select, text
 from tqdm import tqdm
 
 from bench.common import git_commit, scratch_database
+from harness.worker_process import celery_worker
 from recgen.catalog.ingest import load_catalog
 from recgen.catalog.styles import read_styles
 from recgen.core.config import PROJECT_ROOT, load_settings
@@ -48,7 +49,6 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repos.products import upsert_products
-from tests.support.worker_process import celery_worker
 
 
 def parse_args() -> argparse.Namespace:

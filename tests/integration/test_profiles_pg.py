@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
+from harness.catalog import make_products, random_item_vectors
 from recgen.core.types import UserEvent
 from recgen.experiments.simulator import Simulator, user_rows
 from recgen.profiles.model import PROFILE_VERSION, ItemFeatures, ProfileState
@@ -24,7 +25,6 @@ from recgen.store.models import UserProfileRow
 from recgen.store.repos.interactions import add_interactions, click_counts
 from recgen.store.repos.products import upsert_products
 from recgen.store.repos.users import upsert_users
-from tests.support.catalog import make_products, random_item_vectors
 
 pytestmark = pytest.mark.integration
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

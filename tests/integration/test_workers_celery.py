@@ -16,6 +16,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from harness.worker_process import celery_worker, wait_for_task
 from recgen.catalog.styles import read_styles
 from recgen.core.config import PROJECT_ROOT, load_settings
 from recgen.generation.cache import MemoryAssetCache, RedisAssetCache
@@ -26,7 +27,6 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repos.products import upsert_products
 from tests.support.tiny_models import save_tiny_image_models
-from tests.support.worker_process import celery_worker, wait_for_task
 from tests.support.world import worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

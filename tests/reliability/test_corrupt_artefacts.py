@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from harness.catalog import random_item_vectors
+from harness.worker_process import celery_worker, wait_for_task
 from recgen.core.config import load_settings
 from recgen.core.errors import IndexLoadError, ModelLoadError
 from recgen.generation.cache import RedisAssetCache
@@ -22,9 +24,7 @@ from recgen.runtime.celery_config import make_celery_client
 from recgen.runtime.dispatch import CeleryDispatcher
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.experiments import ensure_users
-from tests.support.catalog import random_item_vectors
 from tests.support.tiny_models import save_tiny_image_models
-from tests.support.worker_process import celery_worker, wait_for_task
 from tests.support.world import PRODUCTS, seed, worker_env
 
 
@@ -106,7 +106,7 @@ def test_worker_with_a_corrupted_model_serves_stock(
     try:
         dispatcher = CeleryDispatcher(make_celery_client(settings), settings.celery_queue)
         log = tmp_path / "worker.log"
-        with celery_worker(env, log, include=["tests.support.light_engine"]):
+        with celery_worker(env, log, include=["harness.light_engine"]):
             task = dispatcher.submit_refresh(42)
             state = wait_for_task(dispatcher, task, timeout=120)
         assert state[0] == "SUCCESS", state

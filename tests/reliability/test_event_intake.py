@@ -22,14 +22,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from harness.catalog import random_item_vectors
+from harness.worker_process import celery_worker, wait_for_task
 from recgen.api.app import create_app
 from recgen.runtime.dispatch import Dispatcher
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.experiments import ensure_users
 from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL
-from tests.support.catalog import random_item_vectors
 from tests.support.services import OwnRedis
-from tests.support.worker_process import celery_worker, wait_for_task
 from tests.support.world import (
     KEYS,
     PRODUCTS,
@@ -45,7 +45,7 @@ PRODUCT = PRODUCTS[0].product_id
 FUZZ_USERS = list(range(1, 7))
 TASK_TIMEOUT_S = 60.0
 # A deterministic stand-in engine: these tests are about storing events, not generating.
-LIGHT = "tests.support.light_engine"
+LIGHT = "harness.light_engine"
 
 
 def _principal(scope: str) -> str:

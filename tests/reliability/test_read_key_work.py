@@ -18,7 +18,7 @@ from threading import Event
 import httpx
 import redis
 
-from tests.support.served import served_api
+from harness.served import served_api
 from tests.support.services import OwnRedis
 from tests.support.world import (
     PRODUCTS,

@@ -17,7 +17,7 @@ import uuid
 import httpx
 import redis
 
-from tests.support.served import served_api
+from harness.served import served_api
 from tests.support.services import OwnRedis
 from tests.support.world import (
     PRODUCTS,

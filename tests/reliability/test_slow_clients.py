@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
+from harness.served import served_api
 from tests.conftest import REDIS_TEST_URL
-from tests.support.served import served_api
 from tests.support.world import KEYS, api_settings, seed, settings_env
 
 HEAD_TIMEOUT_S = 1.0

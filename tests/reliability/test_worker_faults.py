@@ -17,6 +17,8 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from harness.catalog import random_item_vectors
+from harness.worker_process import celery_worker, wait_for_task
 from recgen.core.config import Settings, load_settings
 from recgen.generation.cache import RedisAssetCache
 from recgen.runtime.celery_config import make_celery_client
@@ -25,14 +27,12 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repos.experiments import ensure_users
-from tests.support.catalog import random_item_vectors
 from tests.support.services import OwnPostgres
-from tests.support.worker_process import celery_worker, wait_for_task
 from tests.support.world import PRODUCTS, events, seed, stored_event_ids, worker_env
 
 USERS = list(range(1, 9))
 TASK_TIMEOUT_S = 120.0
-LIGHT = "tests.support.light_engine"
+LIGHT = "harness.light_engine"
 
 
 @dataclass

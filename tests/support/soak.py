@@ -31,12 +31,12 @@ import httpx
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.catalog import random_item_vectors
+from harness.served import served_api
+from harness.worker_process import celery_worker
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.experiments import ensure_users
 from recgen.store.repos.interactions import add_interactions
-from tests.support.catalog import random_item_vectors
-from tests.support.served import served_api
-from tests.support.worker_process import celery_worker
 from tests.support.world import (
     PRODUCTS,
     api_settings,
@@ -161,7 +161,7 @@ def run_soak(duration_s: float, *, db_url: str, redis_base: str, tmp: Path,
     resend: dict[str, Any] | None = None
     memory: list[dict[str, float]] = []
     with purged(settings.redis_url, prefix), celery_worker(
-        env, tmp / "soak-worker.log", include=["tests.support.light_engine"]
+        env, tmp / "soak-worker.log", include=["harness.light_engine"]
     ) as worker, served_api(env, workers=API_WORKERS, log_path=tmp / "soak-api.log") as api, \
             httpx.Client(base_url=api.url, headers=headers(), timeout=30.0) as client:
         warm_up = _warm_feeds(client)

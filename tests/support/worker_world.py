@@ -26,6 +26,8 @@ from celery import Celery
 from kombu import Connection, Exchange, Queue
 from sqlalchemy import select
 
+from harness.catalog import random_item_vectors
+from harness.worker_process import celery_worker, wait_for_task
 from recgen.core.config import Settings, load_settings
 from recgen.generation.cache import RedisAssetCache
 from recgen.runtime.celery_config import make_celery_client, ping_broker
@@ -34,12 +36,10 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repos.experiments import ensure_users
 from tests.conftest import PG_ADMIN_URL
-from tests.support.catalog import random_item_vectors
-from tests.support.worker_process import celery_worker, wait_for_task
 from tests.support.world import PRODUCTS, fresh_database, worker_env
 
 AMQP_TEST_URL = os.environ.get("RECGEN_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-LIGHT_ENGINE = "tests.support.light_engine"
+LIGHT_ENGINE = "harness.light_engine"
 TASK_TIMEOUT_S = 120.0
 
 

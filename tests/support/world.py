@@ -13,6 +13,7 @@ import redis
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
+from harness.catalog import make_products
 from recgen.core.config import Settings
 from recgen.core.types import Product
 from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
@@ -20,7 +21,6 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import ExposureRow, InteractionRow
 from recgen.store.repos.api_keys import create_api_key
 from recgen.store.repos.products import upsert_products
-from tests.support.catalog import make_products
 
 PRODUCTS: list[Product] = make_products(40)  # ids 1000..1039
 KEYS = {

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.catalog import make_products, random_item_vectors
 from recgen.core.types import Product
 from recgen.profiles.model import ItemFeatures
 from recgen.retrieval.item_vectors import ItemVectors
-from tests.support.catalog import make_products, random_item_vectors
 
 
 @pytest.fixture()

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import redis
 
+from harness.served import served_api
 from recgen.client import ApiClientError, AsyncClient, Client, Event
 from recgen.core.keys import asset_key
 from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.products import upsert_products
 from tests.integration.api.conftest import ADMIN_KEY, PRODUCTS
-from tests.support.served import served_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BROKER = "redis://127.0.0.1:6379/11"

@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 
+from harness.catalog import random_item_vectors
 from recgen.core.types import Product
 from recgen.profiles.model import (
     HALF_LIFE_DAYS,
@@ -13,7 +14,6 @@ from recgen.profiles.model import (
     rebuild_profiles,
 )
 from recgen.retrieval.index import normalize
-from tests.support.catalog import random_item_vectors
 
 DAY = 86400.0
 

@@ -10,6 +10,7 @@ import faiss
 import pytest
 import torch
 
+from harness.catalog import make_products
 from recgen.core.config import WEIGHTS_DIR, Settings, load_settings
 from recgen.core.types import Product
 from recgen.generation.engine import GenerationEngine
@@ -19,7 +20,6 @@ from recgen.retrieval.item_vectors import ItemVectors
 from recgen.runtime import bootstrap
 from recgen.runtime.bootstrap import image_classifier_path, image_handle, set_compute_threads
 from recgen.store.migrate import upgrade
-from tests.support.catalog import make_products
 from tests.support.fakes import FakeImage, FakeText
 from tests.support.tiny_models import save_tiny_image_models
 

@@ -1,8 +1,8 @@
 """Start a real Celery worker *process* and wait until its models are loaded.
 
-Used by the integration tests (never eager mode) and by bench/. Give each run its own
-queue name and cache prefix (``RECGEN_CELERY_QUEUE``, ``RECGEN_CACHE_PREFIX``) so workers
-of concurrent runs on the same Redis never take each other's tasks.
+Used by the integration and reliability tests (never eager mode) and by bench/. Give each run
+its own queue name and cache prefix (``RECGEN_CELERY_QUEUE``, ``RECGEN_CACHE_PREFIX``) so
+workers of concurrent runs on the same Redis never take each other's tasks.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A server process on loopback, started and stopped around a block: ``recgen serve`` or any
-uvicorn command line. Shared by the soak (tests/reliability/soak.py, bench/soak_bench.py) and
-the API benchmark (bench/api_bench.py), so that both measure the API as it is served.
+uvicorn command line. Shared by the soak (tests/reliability/test_soak.py, bench/soak_bench.py),
+the served-API tests and the API benchmark (bench/api_bench.py), so that all of them exercise
+the API as it is served.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import IO
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90.0
 
 

@@ -1,4 +1,5 @@
-"""Loaded into the test worker with ``-I``: a light, deterministic engine for fault tests.
+"""Loaded into a worker with ``-I harness.light_engine``: a light, deterministic engine for the
+fault tests and the soak (test and benchmark).
 
 The faults under test are in the queue, cache and database handling, not in the models, and
 the suite runs on two shared CPU cores, so the text model is a deterministic stand-in that

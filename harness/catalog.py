@@ -1,6 +1,5 @@
-"""Tiny deterministic catalogs and random item vectors for fast tests of profiles/retrieval.
-
-Kept in the package (like diffusers' testing utils) so unit and integration tests share them.
+"""Tiny deterministic catalogs and random item vectors: for fast tests of profiles and
+retrieval, the reliability world, and the benchmarks that need a catalog but no trained model.
 """
 
 from __future__ import annotations

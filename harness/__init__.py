@@ -1,0 +1,11 @@
+"""The harness that runs recgen the way it is deployed, on loopback, for the tests and the
+benchmarks alike: the API served in its own process on a free port (``served``), a real Celery
+worker process (``worker_process``) with an optional light engine (``light_engine``), and a
+synthetic catalog and item vectors (``catalog``).
+
+Who may import it: ``tests/`` and ``bench/`` only; it imports ``recgen`` (and names
+``workers`` for a worker process to load), never ``tests`` or ``bench``, so that a benchmark
+never depends on the test suite. It is not shipped in the wheel (pyproject's package list
+names ``recgen`` and ``workers`` only) and not copied into the image. What only tests use
+(fakes, tiny models, recording dispatchers) stays in ``tests/support/``.
+"""
