@@ -50,7 +50,8 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import git_commit, scratch_database
+from bench.common import PG_ADMIN_URL, git_commit
+from harness.database import scratch_database
 from harness.served import free_port, serve_command, served
 from recgen.core.keys import asset_key
 from recgen.core.types import Product
@@ -411,7 +412,7 @@ def main() -> None:
     started = time.perf_counter()
     configs: list[dict[str, Any]] = []
     try:
-        with scratch_database() as db_url:
+        with scratch_database(PG_ADMIN_URL, tag="bench") as db_url:
             feed_bytes = seed(db_url, cache, args.users, args.items)
             print(f"  seeded {args.users} feeds ({feed_bytes} bytes each)", flush=True)
             env = {

@@ -1,40 +1,18 @@
 """What every benchmark records: the commit it measured, and the machine's fp32 matmul rate
-(the denominator of the roofline fractions); and the scratch PostgreSQL database the
-benchmarks that store anything run against."""
+(the denominator of the roofline fractions); and the server the benchmarks that store anything
+make their scratch database on (``harness.database.scratch_database``)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get(
     "RECGEN_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-
-
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    """The URL of an empty database of this run's own on the admin URL's server (dropped
-    afterwards, connections and all)."""
-    from sqlalchemy import create_engine, text  # here: the report never needs a database
-    from sqlalchemy.engine import make_url
-
-    name = f"recgen_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def git_commit(*, short: bool = False) -> str:

@@ -38,8 +38,9 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import git_commit, scratch_database
+from bench.common import PG_ADMIN_URL, git_commit
 from harness.catalog import make_products, random_item_vectors
+from harness.database import scratch_database
 from recgen.core.config import Settings
 from recgen.core.types import UserEvent
 from recgen.experiments.simulator import Simulator, user_rows
@@ -115,7 +116,7 @@ def main() -> None:
     set_compute_threads(Settings(torch_threads=1, faiss_threads=1))
     rng = random.Random(0)
     shapes: dict[str, Any] = {}
-    with scratch_database() as db_url:
+    with scratch_database(PG_ADMIN_URL, tag="bench") as db_url:
         batched, per_user, product_ids = prepare(db_url, args)
         user_ids = list(range(1, args.users + 1))
 

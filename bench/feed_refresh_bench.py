@@ -37,7 +37,8 @@ import redis
 from sqlalchemy import func, select, text
 from tqdm import tqdm
 
-from bench.common import git_commit, scratch_database
+from bench.common import PG_ADMIN_URL, git_commit
+from harness.database import scratch_database
 from harness.worker_process import celery_worker
 from recgen.catalog.ingest import load_catalog
 from recgen.catalog.styles import read_styles
@@ -149,7 +150,7 @@ def main() -> None:
     args = parse_args()
     run = uuid.uuid4().hex[:8]
     load_before = os.getloadavg()
-    with scratch_database() as db_url:
+    with scratch_database(PG_ADMIN_URL, tag="bench") as db_url:
         env = {
             "RECGEN_ENV": "test",
             "RECGEN_DATABASE_URL": db_url,

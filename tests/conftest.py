@@ -6,13 +6,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from harness.database import scratch_database
 from recgen.core.config import get_settings
 
 PG_ADMIN_URL = os.environ.get(
@@ -32,42 +30,17 @@ def _fresh_settings() -> Iterator[None]:
     get_settings.cache_clear()
 
 
-def _create_database(name: str) -> None:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-
-
-def _drop_database(name: str) -> None:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    """URL of a new, empty PostgreSQL database, dropped on exit."""
-    name = f"recgen_test_{uuid.uuid4().hex[:10]}"
-    _create_database(name)
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        _drop_database(name)
-
-
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """URL of a fresh, empty PostgreSQL database for this test session."""
-    with fresh_database() as url:
+    with scratch_database(PG_ADMIN_URL, tag="test") as url:
         yield url
 
 
 @pytest.fixture()
 def empty_pg_url() -> Iterator[str]:
     """A fresh database for one test (for tests that migrate up and down)."""
-    with fresh_database() as url:
+    with scratch_database(PG_ADMIN_URL, tag="test") as url:
         yield url
 
 

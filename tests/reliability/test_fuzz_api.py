@@ -16,8 +16,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
+from sqlalchemy import Engine
 
 from recgen.api.app import Overrides, create_app
+from recgen.store.db import make_engine
 from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL
 from tests.support.api import RecordingDispatcher
 from tests.support.world import PRODUCTS, api_settings, fresh_database, headers, purged, row_counts
@@ -27,8 +29,8 @@ CASES: Counter[str] = Counter()
 
 
 class Fuzzed:
-    def __init__(self, app: FastAPI, db_url: str, dispatcher: RecordingDispatcher) -> None:
-        self.app, self.db_url, self.dispatcher = app, db_url, dispatcher
+    def __init__(self, app: FastAPI, engine: Engine, dispatcher: RecordingDispatcher) -> None:
+        self.app, self.engine, self.dispatcher = app, engine, dispatcher
 
     def check(self, label: str, status: int, body: bytes, before: dict[str, int],
               enqueued_before: int) -> None:
@@ -37,7 +39,7 @@ class Fuzzed:
         if 400 <= status < 500:
             error = json.loads(body)["error"]
             assert error["code"] and error["message"], body
-            assert row_counts(self.db_url) == before, f"{label}: refused ({status}) but wrote"
+            assert row_counts(self.engine) == before, f"{label}: refused ({status}) but wrote"
             assert len(self.dispatcher.calls) == enqueued_before, f"{label}: refused but enqueued"
 
 
@@ -52,8 +54,12 @@ def fuzzed() -> Iterator[Fuzzed]:
                                 api_max_events_per_batch=100, exposure_drain_in_api=False)
         dispatcher = RecordingDispatcher()
         app = create_app(settings, Overrides(dispatcher=dispatcher))  # type: ignore[arg-type]
-        with purged(settings.redis_url, prefix), TestClient(app):  # lifespan runs
-            yield Fuzzed(app, db_url, dispatcher)
+        engine = make_engine(db_url)
+        try:
+            with purged(settings.redis_url, prefix), TestClient(app):  # lifespan runs
+                yield Fuzzed(app, engine, dispatcher)
+        finally:
+            engine.dispose()  # before the database is dropped
     total = sum(CASES.values())
     print(f"\nfuzz: {total} cases over {len(CASES)} operations: {dict(sorted(CASES.items()))}")
 
@@ -79,7 +85,7 @@ def test_schemathesis_no_5xx_and_refusals_write_nothing(fuzzed: Fuzzed) -> None:
         @FUZZ_SETTINGS
         @hypothesis.given(case=operation.as_strategy())
         def run(case: Any) -> None:
-            before, enqueued = row_counts(fuzzed.db_url), len(fuzzed.dispatcher.calls)
+            before, enqueued = row_counts(fuzzed.engine), len(fuzzed.dispatcher.calls)
             response = case.call(headers={**(case.headers or {}), **headers()})
             fuzzed.check(
                 case.operation.label, response.status_code, response.content, before, enqueued
@@ -145,7 +151,7 @@ HOSTILE_REQUESTS: list[tuple[str, str, Any]] = [
 def test_hostile_requests_get_a_clear_4xx_or_a_clean_success(
     fuzzed: Fuzzed, method: str, path: str, body: Any
 ) -> None:
-    before, enqueued = row_counts(fuzzed.db_url), len(fuzzed.dispatcher.calls)
+    before, enqueued = row_counts(fuzzed.engine), len(fuzzed.dispatcher.calls)
     with TestClient(fuzzed.app, headers=headers()) as client:
         response = client.request(method, path, json=body)
     fuzzed.check(f"hostile {method} {path[:30]}", response.status_code, response.content,
@@ -153,7 +159,7 @@ def test_hostile_requests_get_a_clear_4xx_or_a_clean_success(
 
 
 def test_huge_and_malformed_bodies_are_refused_before_parsing(fuzzed: Fuzzed) -> None:
-    before, enqueued = row_counts(fuzzed.db_url), len(fuzzed.dispatcher.calls)
+    before, enqueued = row_counts(fuzzed.engine), len(fuzzed.dispatcher.calls)
     with TestClient(fuzzed.app, headers=headers()) as client:
         huge = client.post("/v1/events", content=b"{" + b" " * 70_000 + b"}",
                            headers={"Content-Type": "application/json"})
@@ -183,7 +189,7 @@ def test_events_with_any_unicode_ids_are_stored_once(
     field; accepted, the same id twice in one batch is refused naming the second (the worker
     stores a resend across batches once: tests/unit/jobs/test_functions.py)."""
     event = _event(event_id=event_id, exposure_id=exposure_id, value=value)
-    before, enqueued = row_counts(fuzzed.db_url), len(fuzzed.dispatcher.calls)
+    before, enqueued = row_counts(fuzzed.engine), len(fuzzed.dispatcher.calls)
     with TestClient(fuzzed.app, headers=headers()) as client:
         response = client.post("/v1/events", json={"events": [event]})
         fuzzed.check("events unicode", response.status_code, response.content, before,

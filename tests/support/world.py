@@ -5,19 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import redis
 from pydantic import SecretStr
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from harness.catalog import make_products
+from harness.database import scratch_database
 from recgen.core.config import Settings
 from recgen.core.types import Product
 from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
 from recgen.store.db import make_engine, session_factory, session_scope
+from recgen.store.migrate import upgrade
 from recgen.store.models import ExposureRow, InteractionRow
 from recgen.store.repos.api_keys import create_api_key
 from recgen.store.repos.products import upsert_products
@@ -167,37 +168,15 @@ def purged(redis_url: str, prefix: str) -> Iterator[None]:
 def fresh_database(admin_url: str) -> Iterator[str]:
     """A migrated, seeded database of its own on the shared server (dropped afterwards), for
     tests that create experiments or keys the other suites must not see."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from recgen.store.migrate import upgrade
-
-    name = f"recgen_rel_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(admin_url, tag="rel") as url:
         upgrade(url)
         seed(url)
         yield url
-    finally:
-        _engine.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
-@lru_cache(maxsize=8)
-def _engine(database_url: str) -> Engine:
-    return make_engine(database_url)
-
-
-def row_counts(database_url: str) -> dict[str, int]:
-    """Rows per table that a request could write (one query; run per fuzz case)."""
-    from sqlalchemy import text
-
-    engine = _engine(database_url)
+def row_counts(engine: Engine) -> dict[str, int]:
+    """Rows per table that a request could write (one query; run per fuzz case, on an engine
+    the caller keeps for the run)."""
     tables = ("users", "interactions", "experiments", "assignments", "exposures", "api_keys",
               "generated_assets")
     query = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in tables)

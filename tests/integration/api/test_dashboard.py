@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from harness.database import scratch_database
 from recgen.api.app import Overrides, create_app
 from recgen.core.config import CONFIG_FILE_ENV, PROJECT_ROOT, Settings, get_settings
 from recgen.generation.cache import RedisAssetCache, StoredFeed
@@ -28,7 +29,7 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow, InteractionRow
 from recgen.store.repos.api_keys import create_api_key
-from tests.conftest import REDIS_TEST_URL, fresh_database
+from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL
 from tests.support import dashboard_world as world
 from tests.support.api import RecordingDispatcher
 
@@ -90,7 +91,7 @@ def _showcase_user(api: TestClient, cache: RedisAssetCache, experiment_id: int) 
 def dash(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardWorld]:
     tmp = tmp_path_factory.mktemp("dashboard")
     prefix = f"recgen-test-{uuid.uuid4().hex[:8]}"
-    with fresh_database() as pg_url, pytest.MonkeyPatch.context() as mp:
+    with scratch_database(PG_ADMIN_URL, tag="test") as pg_url, pytest.MonkeyPatch.context() as mp:
         upgrade(pg_url)
         # rebuild_cmd and build_context read settings from the environment, as a worker does.
         mp.delenv(CONFIG_FILE_ENV, raising=False)
