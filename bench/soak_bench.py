@@ -7,9 +7,9 @@ fresh PostgreSQL database.
 Writes the figures (statuses, feed states, latency percentiles, RSS over time, events stored)
 with the machine, settings, commit and targets: feed p99 <= 5 ms, no non-2xx answer, every
 accepted event stored, RSS growth after warm-up within the bound (API process, worker tree).
-Same runner as the 60 s CI soak (tests/reliability/soak.py). The feed's 5 ms is the API's
-target at 1,000 requests/s (bench/api_bench.py); the soak checks it over a long mixed run at
-``--rps`` (one sequential client), so run it on a quiet machine.
+Same runner (harness/soak.py) as the 60 s CI soak (tests/reliability/test_soak.py). The feed's
+5 ms is the API's target at 1,000 requests/s (bench/api_bench.py); the soak checks it over a
+long mixed run at ``--rps`` (one sequential client), so run it on a quiet machine.
 Exit status 1 with ``--strict`` when a target is missed.
 """
 
@@ -27,10 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import git_commit
-from tests.conftest import PG_ADMIN_URL
-from tests.support.soak import DEFAULT_RATE, MAX_RSS_GROWTH_KB, run_soak
-from tests.support.world import fresh_database
+from bench.common import PG_ADMIN_URL, git_commit
+from harness.soak import DEFAULT_RATE, MAX_RSS_GROWTH_KB, run_soak
+from harness.world import seeded_database
 
 FEED_P99_TARGET_MS = 5.0
 
@@ -46,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     commit = git_commit()
     print(f"soak: {args.seconds:.0f} s of mixed load at {args.rps:g} requests/s ...", flush=True)
-    with tempfile.TemporaryDirectory() as tmp, fresh_database(PG_ADMIN_URL) as db_url:
+    with tempfile.TemporaryDirectory() as tmp, seeded_database(PG_ADMIN_URL) as db_url:
         figures = run_soak(args.seconds, db_url=db_url, redis_base=args.redis, tmp=Path(tmp),
                            rate=args.rps)
     lat = figures["latency_ms"].get("feed", {})

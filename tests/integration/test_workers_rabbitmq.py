@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.world import PRODUCTS
 from recgen.runtime.celery_config import ping_broker
 from tests.support.tiny_models import save_tiny_image_models
 from tests.support.worker_world import (
@@ -21,7 +22,7 @@ from tests.support.worker_world import (
     require_rabbitmq,
     worker_world,
 )
-from tests.support.world import PRODUCTS, events
+from tests.support.world import events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

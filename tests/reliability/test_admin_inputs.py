@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from harness.world import api_settings, headers, purged, seeded_database
 from recgen.api.app import create_app
 from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL
-from tests.support.world import api_settings, fresh_database, headers, purged
 
 
 @pytest.fixture(scope="module")
 def admin_api() -> Iterator[TestClient]:
-    with fresh_database(PG_ADMIN_URL) as db_url:
+    with seeded_database(PG_ADMIN_URL) as db_url:
         prefix = "rel-admin-" + db_url.rsplit("_", 1)[1]
         settings = api_settings(db_url, REDIS_TEST_URL.rsplit("/", 1)[0], prefix,
                                 redis_url=REDIS_TEST_URL)

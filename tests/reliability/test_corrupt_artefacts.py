@@ -14,6 +14,7 @@ import redis
 
 from harness.catalog import random_item_vectors
 from harness.worker_process import celery_worker, wait_for_task
+from harness.world import PRODUCTS, seed
 from recgen.core.config import load_settings
 from recgen.core.errors import IndexLoadError, ModelLoadError
 from recgen.generation.cache import RedisAssetCache
@@ -25,7 +26,7 @@ from recgen.runtime.dispatch import CeleryDispatcher
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.experiments import ensure_users
 from tests.support.tiny_models import save_tiny_image_models
-from tests.support.world import PRODUCTS, seed, worker_env
+from tests.support.world import worker_env
 
 
 def _flip_byte(path: Path, offset_from_end: int = 64) -> None:

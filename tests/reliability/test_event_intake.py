@@ -24,22 +24,22 @@ from sqlalchemy import text
 
 from harness.catalog import random_item_vectors
 from harness.worker_process import celery_worker, wait_for_task
+from harness.world import (
+    KEYS,
+    PRODUCTS,
+    api_settings,
+    headers,
+    purged,
+    seeded_database,
+    settings_env,
+)
 from recgen.api.app import create_app
 from recgen.runtime.dispatch import Dispatcher
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.experiments import ensure_users
 from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL
 from tests.support.services import OwnRedis
-from tests.support.world import (
-    KEYS,
-    PRODUCTS,
-    api_settings,
-    fresh_database,
-    headers,
-    purged,
-    settings_env,
-    worker_env,
-)
+from tests.support.world import worker_env
 
 PRODUCT = PRODUCTS[0].product_id
 FUZZ_USERS = list(range(1, 7))
@@ -102,7 +102,7 @@ class Intake:
 def intake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Intake]:
     tmp = tmp_path_factory.mktemp("event-intake")
     random_item_vectors(PRODUCTS).save(tmp / "indexes" / "items")
-    with fresh_database(PG_ADMIN_URL) as db_url:
+    with seeded_database(PG_ADMIN_URL) as db_url:
         prefix = f"rel-intake-{uuid.uuid4().hex[:8]}"
         settings = api_settings(db_url, REDIS_TEST_URL.rsplit("/", 1)[0], prefix)
         env = {**settings_env(settings), **worker_env(db_url, tmp / "indexes", prefix)}
@@ -298,7 +298,7 @@ def test_with_redis_down_errors_are_json_and_nothing_is_committed(
     own_redis: OwnRedis, tmp_path: Path
 ) -> None:
     # Before, the NUL batch with the broker down was a text/plain 500 and the user row stayed.
-    with fresh_database(PG_ADMIN_URL) as db_url:
+    with seeded_database(PG_ADMIN_URL) as db_url:
         settings = api_settings(db_url, own_redis.url().rsplit("/", 1)[0],
                                 f"rel-down-{uuid.uuid4().hex[:8]}")
         # raise_server_exceptions=False: see the response a client gets, not the traceback.

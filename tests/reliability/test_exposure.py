@@ -13,10 +13,10 @@ from typing import Any
 import redis
 from fastapi.testclient import TestClient
 
+from harness.world import api_settings, headers, seed
 from recgen.api.app import create_app
 from recgen.core.config import config_file_for, load_settings
 from tests.support.services import OwnRedis
-from tests.support.world import api_settings, headers, seed
 
 PROBES = 30
 # The settings config/production.toml sets for exposure (the rest of that file names hosts

@@ -18,11 +18,12 @@ from hypothesis import HealthCheck
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from harness.world import PRODUCTS, api_settings, headers, purged, seeded_database
 from recgen.api.app import Overrides, create_app
 from recgen.store.db import make_engine
 from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL
 from tests.support.api import RecordingDispatcher
-from tests.support.world import PRODUCTS, api_settings, fresh_database, headers, purged, row_counts
+from tests.support.world import row_counts
 
 EXAMPLES_PER_OPERATION = 25
 CASES: Counter[str] = Counter()
@@ -45,7 +46,7 @@ class Fuzzed:
 
 @pytest.fixture(scope="module")
 def fuzzed() -> Iterator[Fuzzed]:
-    with fresh_database(PG_ADMIN_URL) as db_url:
+    with seeded_database(PG_ADMIN_URL) as db_url:
         prefix = "rel-fuzz-" + db_url.rsplit("_", 1)[1]
         # No background drain: it stores earlier feeds' exposures (cold-start feeds log them)
         # at any moment, and a change of the row counts must be the checked request's own.

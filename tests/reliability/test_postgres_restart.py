@@ -13,19 +13,12 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from harness.world import PRODUCTS, api_settings, headers, purged, seed
 from recgen.api.app import Overrides, create_app
 from recgen.store.migrate import current_revision, upgrade
 from tests.support.api import RecordingDispatcher
 from tests.support.services import OwnPostgres
-from tests.support.world import (
-    PRODUCTS,
-    api_settings,
-    events,
-    headers,
-    purged,
-    put_generated_feed,
-    seed,
-)
+from tests.support.world import events, put_generated_feed
 
 REDIS_BASE = "redis://127.0.0.1:6379"
 

@@ -19,15 +19,9 @@ import httpx
 import redis
 
 from harness.served import served_api
+from harness.world import PRODUCTS, api_settings, headers, seed, settings_env
 from tests.support.services import OwnRedis
-from tests.support.world import (
-    PRODUCTS,
-    api_settings,
-    headers,
-    put_generated_feed,
-    seed,
-    settings_env,
-)
+from tests.support.world import put_generated_feed
 
 UNKNOWN_FEEDS = 1000
 CONNECTIONS = 200

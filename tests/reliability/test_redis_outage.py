@@ -12,18 +12,10 @@ import uuid
 
 from fastapi.testclient import TestClient
 
+from harness.world import PRODUCTS, api_settings, headers, seed, stored_event_ids
 from recgen.api.app import create_app
 from tests.support.services import OwnRedis
-from tests.support.world import (
-    PRODUCTS,
-    api_settings,
-    events,
-    headers,
-    put_generated_feed,
-    seed,
-    stored_event_ids,
-    stored_exposures,
-)
+from tests.support.world import events, put_generated_feed, stored_exposures
 
 RECOVERY_BOUND_S = 10.0
 

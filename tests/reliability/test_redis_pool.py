@@ -18,15 +18,9 @@ import httpx
 import redis
 
 from harness.served import served_api
+from harness.world import PRODUCTS, api_settings, headers, seed, settings_env
 from tests.support.services import OwnRedis
-from tests.support.world import (
-    PRODUCTS,
-    api_settings,
-    headers,
-    put_generated_feed,
-    seed,
-    settings_env,
-)
+from tests.support.world import put_generated_feed
 
 IN_FLIGHT = 150  # past redis-py's default pool of 100
 PAUSE_MS = 1500  # well under api_redis_timeout_seconds (5 s): a wait, not an outage

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from harness.world import KEYS, PRODUCTS, api_settings, purged, seeded_database
 from recgen.api.app import Overrides, create_app
 from recgen.core.config import PROJECT_ROOT, Settings
 from recgen.runtime.celery_config import celery_config, make_celery_client
@@ -18,7 +19,6 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import ApiKeyRow
 from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL
 from tests.support.api import RecordingDispatcher
-from tests.support.world import KEYS, PRODUCTS, api_settings, fresh_database, purged
 
 P = PRODUCTS[0].product_id
 # Every route of the API and the scopes that may call it (admin may call everything).
@@ -53,7 +53,7 @@ PUBLIC = {("GET", "/v1/assets/{key}"), ("GET", "/v1/products/{product_id}/image"
 
 @pytest.fixture(scope="module")
 def secured() -> Iterator[tuple[FastAPI, str, RecordingDispatcher]]:
-    with fresh_database(PG_ADMIN_URL) as db_url:
+    with seeded_database(PG_ADMIN_URL) as db_url:
         prefix = "rel-sec-" + db_url.rsplit("_", 1)[1]
         settings = api_settings(db_url, REDIS_TEST_URL.rsplit("/", 1)[0], prefix,
                                 redis_url=REDIS_TEST_URL, api_generate_per_minute=5)

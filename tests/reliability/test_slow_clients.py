@@ -15,8 +15,8 @@ import uuid
 import pytest
 
 from harness.served import served_api
+from harness.world import KEYS, api_settings, seed, settings_env
 from tests.conftest import REDIS_TEST_URL
-from tests.support.world import KEYS, api_settings, seed, settings_env
 
 HEAD_TIMEOUT_S = 1.0
 CLIENTS = 20

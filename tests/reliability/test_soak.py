@@ -7,9 +7,9 @@ import json
 import os
 from pathlib import Path
 
+from harness.soak import DEFAULT_RATE, MAX_RSS_GROWTH_KB, run_soak
+from harness.world import seeded_database
 from tests.conftest import PG_ADMIN_URL
-from tests.support.soak import DEFAULT_RATE, MAX_RSS_GROWTH_KB, run_soak
-from tests.support.world import fresh_database
 
 DURATION_S = float(os.environ.get("RECGEN_SOAK_S", "60"))
 RATE = float(os.environ.get("RECGEN_SOAK_RPS", str(DEFAULT_RATE)))
@@ -25,7 +25,7 @@ MAX_FEED_P99_MS = 50.0
 
 
 def test_soak_mixed_load(tmp_path: Path) -> None:
-    with fresh_database(PG_ADMIN_URL) as db_url:
+    with seeded_database(PG_ADMIN_URL) as db_url:
         figures = run_soak(DURATION_S, db_url=db_url, redis_base="redis://127.0.0.1:6379",
                            tmp=tmp_path, rate=RATE)
     print("\nsoak:", json.dumps({k: v for k, v in figures.items() if k != "memory"}))

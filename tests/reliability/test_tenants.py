@@ -16,13 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from harness.world import KEYS, PRODUCTS, headers, seed
 from recgen.api.app import create_app
 from recgen.core import keys
 from recgen.generation.cache import StoredFeed, StoredFeedItem
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.api_keys import create_api_key
 from tests.support.worker_world import WorkerWorld, worker_world
-from tests.support.world import KEYS, PRODUCTS, headers, seed
 
 USER = 41
 POISON_EVENT = "poison-event-1"

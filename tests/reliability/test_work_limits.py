@@ -17,11 +17,12 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from harness.world import PRODUCTS, api_settings, headers, purged, seed
 from recgen.api.app import create_app
 from recgen.api.state import AppState
 from tests.conftest import REDIS_TEST_URL
 from tests.support.feeds import user_with_history
-from tests.support.world import PRODUCTS, api_settings, events, headers, purged, seed
+from tests.support.world import events
 
 EVENTS_PER_MINUTE = 50
 ENQUEUES_PER_MINUTE = 3

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from harness.catalog import random_item_vectors
 from harness.worker_process import celery_worker, wait_for_task
+from harness.world import PRODUCTS, seed, stored_event_ids
 from recgen.core.config import Settings, load_settings
 from recgen.generation.cache import RedisAssetCache
 from recgen.runtime.celery_config import make_celery_client
@@ -28,7 +29,7 @@ from recgen.store.migrate import upgrade
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repos.experiments import ensure_users
 from tests.support.services import OwnPostgres
-from tests.support.world import PRODUCTS, events, seed, stored_event_ids, worker_env
+from tests.support.world import events, worker_env
 
 USERS = list(range(1, 9))
 TASK_TIMEOUT_S = 120.0

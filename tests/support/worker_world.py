@@ -1,7 +1,7 @@
 """A small world for tests that run a real Celery worker process on a database of their own.
 
 ``worker_world(tmp, users=..., env=...)`` gives a fresh migrated PostgreSQL database holding
-the reliability catalog (40 products, ``tests/reliability/world.py``) and bare users, random
+the reliability catalog (40 products, ``harness/world.py``) and bare users, random
 item vectors, a unique queue and cache prefix, and the ``RECGEN_*`` variables set in
 ``os.environ`` for the test's own Celery client (restored afterwards). ``env`` overrides any
 of them, e.g. ``RECGEN_BROKER_URL`` to run the same test on RabbitMQ. On exit the cache keys
@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from harness.catalog import random_item_vectors
 from harness.worker_process import celery_worker, wait_for_task
+from harness.world import PRODUCTS, seeded_database
 from recgen.core.config import Settings, load_settings
 from recgen.generation.cache import RedisAssetCache
 from recgen.runtime.celery_config import make_celery_client, ping_broker
@@ -36,7 +37,7 @@ from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.models import GeneratedAssetRow
 from recgen.store.repos.experiments import ensure_users
 from tests.conftest import PG_ADMIN_URL
-from tests.support.world import PRODUCTS, fresh_database, worker_env
+from tests.support.world import worker_env
 
 AMQP_TEST_URL = os.environ.get("RECGEN_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 LIGHT_ENGINE = "harness.light_engine"
@@ -120,7 +121,7 @@ def _delete_queue(broker_url: str, name: str) -> None:
 def worker_world(
     tmp: Path, *, users: Sequence[int], env: Mapping[str, str] | None = None
 ) -> Iterator[WorkerWorld]:
-    with fresh_database(PG_ADMIN_URL) as db_url:
+    with seeded_database(PG_ADMIN_URL) as db_url:
         engine = make_engine(db_url)
         with session_scope(session_factory(engine)) as session:
             ensure_users(session, user_ids=list(users))

@@ -34,17 +34,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.catalog import random_item_vectors
 from harness.served import served_api
 from harness.worker_process import celery_worker
+from harness.world import PRODUCTS, api_settings, headers, purged, settings_env, stored_event_ids
 from recgen.store.db import make_engine, session_factory, session_scope
 from recgen.store.repos.experiments import ensure_users
 from recgen.store.repos.interactions import add_interactions
-from tests.support.world import (
-    PRODUCTS,
-    api_settings,
-    headers,
-    purged,
-    settings_env,
-    stored_event_ids,
-)
 
 USERS = 30
 SAMPLE_EVERY_S = 5.0
