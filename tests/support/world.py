@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, select, text
 
 from harness.world import PRODUCTS
 from recgen.generation.cache import RedisAssetCache, StoredFeed, StoredFeedItem
 from recgen.store.db import make_engine, session_factory, session_scope
-from recgen.store.models import ExposureRow, InteractionRow
+from recgen.store.models import ExposureRow
 
 
 def worker_env(
@@ -60,14 +60,6 @@ def stored_exposures(database_url: str, ids: Sequence[str]) -> dict[str, tuple[i
         ).all()
     engine.dispose()
     return {row.id: (row.user_id, row.product_id, row.content) for row in rows}
-
-
-def count_interactions(database_url: str) -> int:
-    engine = make_engine(database_url)
-    with session_scope(session_factory(engine)) as session:
-        count = int(session.scalar(select(func.count()).select_from(InteractionRow)) or 0)
-    engine.dispose()
-    return count
 
 
 def events(user_id: int, count: int, tag: str) -> list[dict[str, Any]]:
