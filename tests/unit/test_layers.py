@@ -44,6 +44,16 @@ THIRD_PARTY_BANNED: dict[str, set[str]] = {
 # the Session type (sqlalchemy.orm) and catch the database's errors (sqlalchemy.exc).
 SQLALCHEMY_BEYOND_STORE = {"sqlalchemy.orm", "sqlalchemy.exc"}
 SESSION_QUERIES = {"execute", "scalar", "scalars", "get", "query"}
+# Between the top-level folders: the shipped code (recgen, workers) never imports the harness,
+# the tests or the benchmarks; recgen never imports workers (the API enqueues by task name); the
+# harness imports neither tests nor benchmarks; a benchmark never imports the tests (what both
+# need lives in harness/).
+FORBIDDEN_TOP_LEVEL: dict[str, set[str]] = {
+    "recgen": {"workers", "harness", "tests", "bench"},
+    "workers": {"harness", "tests", "bench"},
+    "harness": {"tests", "bench"},
+    "bench": {"tests"},
+}
 
 
 def layer_of(module: str) -> str:
@@ -137,6 +147,17 @@ def sql_outside_store(root: Path) -> list[str]:
     return problems
 
 
+def forbidden_imports(root: Path, folder: str) -> list[str]:
+    """Imports (lazy ones too) from ``folder`` of a top-level folder it must not import."""
+    problems = []
+    for path in sorted((root / folder).rglob("*.py")):
+        module = module_name(path, root)
+        for target, _, line, _ in imports_of(path, module):
+            if target.split(".")[0] in FORBIDDEN_TOP_LEVEL[folder]:
+                problems.append(f"{module}:{line} imports {target}")
+    return problems
+
+
 def cycles(graph: dict[str, list[tuple[str, int, bool]]]) -> list[list[str]]:
     """Cycles among the imports that run (Tarjan's strongly connected components > 1)."""
     edges = {m: sorted({t for t, _, runs in e if runs}) for m, e in graph.items()}
@@ -203,16 +224,9 @@ def test_sql_only_in_the_store() -> None:
     assert sql_outside_store(ROOT) == []
 
 
-def test_recgen_never_imports_workers() -> None:
-    problems = [
-        f"{module}:{line}"
-        for module, path in (
-            (module_name(p, ROOT), p) for p in (ROOT / "recgen").rglob("*.py")
-        )
-        for target, _, line, _ in imports_of(path, module)
-        if target.split(".")[0] == "workers"
-    ]
-    assert problems == []
+@pytest.mark.parametrize("folder", sorted(FORBIDDEN_TOP_LEVEL))
+def test_no_forbidden_top_level_imports(folder: str) -> None:
+    assert forbidden_imports(ROOT, folder) == []
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -263,4 +277,23 @@ def test_an_import_cycle_is_caught(tmp_path: Path) -> None:
     })
     assert sorted(cycles(package_graph(tmp_path, "recgen"))) == [
         ["recgen.jobs.a", "recgen.jobs.b", "recgen.jobs.c"], ["recgen.jobs.d", "recgen.jobs.e"]
+    ]
+
+
+def test_a_forbidden_top_level_import_is_caught(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "bench/a.py": "from tests.support.fakes import FakeText\nfrom harness.world import KEYS\n",
+        "bench/b.py": "def f():\n    import tests.conftest\n",  # lazy, still counts
+        "harness/c.py": "from bench.common import git_commit\nfrom recgen.core import keys\n",
+        "recgen/core/d.py": "from harness.catalog import make_products\n",
+        "workers/e.py": "from tests.support import fakes\n",
+    })
+    problems = [p for folder in sorted(FORBIDDEN_TOP_LEVEL)
+                for p in forbidden_imports(tmp_path, folder)]
+    assert problems == [
+        "bench.a:1 imports tests.support.fakes",
+        "bench.b:2 imports tests.conftest",
+        "harness.c:1 imports bench.common",
+        "recgen.core.d:1 imports harness.catalog",
+        "workers.e:1 imports tests.support",
     ]
