@@ -63,4 +63,4 @@ def build_light_engine(settings: Settings) -> GenerationEngine:
     )
 
 
-bootstrap.build_engine = build_light_engine  # type: ignore[attr-defined]
+bootstrap.build_engine = build_light_engine
