@@ -25,6 +25,8 @@ Under the prefix:
 - ``idempotency:{api key name}:{Idempotency-Key}``: an :class:`IdempotencyClaim`.
 - ``task:{task id}``: a :class:`TaskOwner`, who submitted a task through the API and what it
   is (kept as long as Celery keeps the task's result); only that key may read the task.
+- ``queued:{api key name}``: sorted set, task id -> when it stops counting (Unix seconds): the
+  tasks a key submitted that have not finished (:mod:`recgen.runtime.queued`).
 - ``{exposure_stream}``: the exposure stream, one :class:`ExposureEntry` per served feed in
   its field ``v``, drained by the consumer group :data:`EXPOSURE_DRAIN_GROUP`; entries that
   do not parse move to ``{exposure_stream}:dead``.
@@ -144,6 +146,11 @@ def idempotency_key(principal: str, request_key: str) -> str:
 def task_owner_key(task_id: str) -> str:
     """Who submitted task ``task_id`` (a :class:`TaskOwner`)."""
     return f"task:{task_id}"
+
+
+def queued_tasks_key(principal: str) -> str:
+    """The tasks API key ``principal`` has queued and not finished."""
+    return f"queued:{principal}"
 
 
 def exposure_stream(settings: Settings) -> str:
