@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 import redis
-from celery import Task
+from celery import Task, states
 from sqlalchemy.exc import OperationalError
 
 from recgen.core.errors import RecgenError, StoreUnavailableError
@@ -30,7 +30,7 @@ from recgen.jobs.names import (
     TASK_REFRESH_FEEDS,
     TASK_REFRESH_STALE_FEEDS,
 )
-from recgen.runtime.bootstrap import build_redis
+from recgen.runtime.bootstrap import build_queued_tasks, build_redis
 from workers.app import app, context, settings
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,17 @@ class PoisonTaskError(RecgenError):
 _counter: redis.Redis[bytes] | None = None
 
 
-def _deliveries(task_id: str, retries: int) -> int:
+def _redis() -> redis.Redis[bytes]:
+    """The process's client of the cache Redis (delivery counts, queued tasks), made once."""
     global _counter
     if _counter is None:
         _counter = build_redis(settings())
+    return _counter
+
+
+def _deliveries(task_id: str, retries: int) -> int:
     key = prefixed(settings().cache_prefix, delivery_key(task_id, retries))
-    pipe = _counter.pipeline()
+    pipe = _redis().pipeline()
     pipe.incr(key)
     pipe.expire(key, DELIVERY_COUNT_TTL_S)
     count, _ = pipe.execute()
@@ -77,7 +82,8 @@ class RecgenTask(Task):  # type: ignore[misc]  # celery is untyped
     dying). A transient error, in the count or in the body, is retried after
     :func:`retry_countdown` seconds, at most ``task_max_retries`` times. Celery's own
     ``autoretry_for`` is not used: it wraps only the body, and a Redis blip while counting
-    would fail the task instead of retrying it.
+    would fail the task instead of retrying it. A task that has ended (succeeded, failed,
+    revoked) is reported finished, so it stops counting against its API key's queued tasks.
     """
 
     @property
@@ -92,6 +98,18 @@ class RecgenTask(Task):  # type: ignore[misc]  # celery is untyped
             return super().__call__(*args, **kwargs)
         except TRANSIENT as exc:
             raise self.retry(exc=exc, countdown=retry_countdown(retries)) from exc
+
+    def after_return(
+        self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        # Done for good (not a retry, which stays queued): it stops counting against the API
+        # key that submitted it. If Redis is down, its entry lapses by itself.
+        if status not in states.READY_STATES:
+            return
+        try:
+            build_queued_tasks(settings(), _redis()).finished(task_id)
+        except redis.RedisError as exc:
+            log.warning("could not report task %s finished: %s", task_id, exc)
 
     def _refuse_poison(self, retries: int) -> None:
         count = _deliveries(str(self.request.id), retries)

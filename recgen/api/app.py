@@ -51,7 +51,13 @@ from recgen.core.config import ConfigError, Settings, get_settings
 from recgen.core.keys import exposure_stream
 from recgen.experiments.exposures import ExposureDrainer
 from recgen.generation.cache import AssetCache
-from recgen.runtime.bootstrap import build_cache, build_dispatcher, build_redis, build_sessions
+from recgen.runtime.bootstrap import (
+    build_cache,
+    build_dispatcher,
+    build_queued_tasks,
+    build_redis,
+    build_sessions,
+)
 from recgen.runtime.dispatch import Dispatcher
 from recgen.store.db import session_scope
 from recgen.store.repos.api_keys import create_api_key, find_api_key, hash_key
@@ -120,6 +126,7 @@ def build_state(settings: Settings, overrides: Overrides) -> AppState:
                 "feed_enqueue": settings.api_feed_enqueues_per_minute,
             },
         ),
+        queued=build_queued_tasks(settings, redis_sync),
         signer=AssetSigner(asset_url_secret(settings)),
         readiness=Readiness(settings.api_ready_cache_seconds, BrokerProbe(READY_CHECK_TIMEOUT_S)),
     )

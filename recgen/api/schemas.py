@@ -119,8 +119,11 @@ class FeedOut(Strict):
             "ready: the cached feed; each item generated or stock, per the arm and the cache. "
             "refreshing: no feed is cached yet, so no items; a refresh is enqueued (ask again "
             "after Retry-After). cold_start: the user has no feed and no stored history; the "
-            "shared cold-start feed (stock content of the catalog's first products) and no "
-            "per-user work queued until the user's first events are stored. degraded: Redis "
+            "shared cold-start feed, one feed for every such user, made from the assets of "
+            "the largest persona (each item generated or stock, per the arm and the cache; "
+            "generated_at and model_versions are the shared feed's), or, until it is made, "
+            "stock content of the catalog's first products (no generated_at); no per-user "
+            "work is queued until the user's first events are stored. degraded: Redis "
             "is down or did not answer in time; stock "
             "content for the products this API process last served the user (else the "
             "catalog's first), its exposures logged straight to SQL (lost only when the "
@@ -135,16 +138,17 @@ class FeedOut(Strict):
 
     @model_validator(mode="after")
     def _state_agrees(self) -> Self:
-        if (self.state == "ready") != (self.generated_at is not None):
-            raise ValueError("only a ready feed was generated (generated_at)")
-        if self.state != "ready" and self.model_versions:
-            raise ValueError("only a ready feed has model versions")
+        made = self.generated_at is not None
+        if self.state == "ready" and not made:
+            raise ValueError("a ready feed was generated (generated_at)")
+        if self.state in ("refreshing", "degraded") and made:
+            raise ValueError(f"a {self.state} feed was not generated (no generated_at)")
+        if not made and self.model_versions:
+            raise ValueError("only a generated feed has model versions")
         if self.state == "refreshing" and self.items:
             raise ValueError("a refreshing feed has no items")
-        if self.state in ("cold_start", "degraded") and any(
-            item.content != "stock" for item in self.items
-        ):
-            raise ValueError(f"a {self.state} feed shows stock content only")
+        if not made and any(item.content != "stock" for item in self.items):
+            raise ValueError(f"a {self.state} feed not generated shows stock content only")
         return self
 
 

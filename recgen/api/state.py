@@ -30,6 +30,7 @@ from recgen.experiments.exposures import ExposureDrainer
 from recgen.generation.cache import AssetCache
 from recgen.runtime.celery_config import ping_broker
 from recgen.runtime.dispatch import Dispatcher
+from recgen.runtime.queued import QueuedTasks
 from recgen.store.db import session_scope
 from recgen.store.repos.api_keys import find_api_key, hash_key
 from recgen.store.repos.experiments import experiment_config, running_experiment
@@ -255,5 +256,6 @@ class AppState:
     recent: RecentFeeds
     known: KnownUsers
     rate: RateLimits
+    queued: QueuedTasks
     signer: AssetSigner
     readiness: Readiness

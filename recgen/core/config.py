@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     # Feed requests of a key that enqueue work (a refresh, or regeneration of missing assets)
     # per minute; over it the feed answers 429 and enqueues nothing.
     api_feed_enqueues_per_minute: int = Field(default=1200, gt=0)
+    # Tasks a key may have queued and not finished (generate, events); past it: 429. An
+    # unfinished task stops counting after visibility_timeout_s (its end was never reported).
+    api_queued_tasks_per_key: int = Field(default=1000, gt=0)
     # Users whose last feed's product ids each API process remembers for Redis outages.
     api_recent_feeds: int = Field(default=50_000, ge=0)
     # Revoking a key takes effect on every server within this many seconds.

@@ -11,7 +11,8 @@ Under the prefix:
 
 - ``asset:{kind}:{model_version}:p{product}:{u<user>|s<persona>|any}``: a generated text
   (UTF-8) or image (PNG); :func:`asset_key`.
-- ``feed:{user}``: a user's feed, JSON in the :class:`FeedPayload` format.
+- ``feed:{user}``: a user's feed, JSON in the :class:`FeedPayload` format. ``feed:0`` (of
+  :data:`COLD_START_USER`) is the shared cold-start feed.
 - ``feeds:refreshed``: sorted set, user -> when their feed was last written (Unix seconds).
 - ``lock:{asset key}``: the stampede lock of an asset being generated (its value is the
   holder's token).
@@ -24,6 +25,8 @@ Under the prefix:
 - ``idempotency:{api key name}:{Idempotency-Key}``: an :class:`IdempotencyClaim`.
 - ``task:{task id}``: a :class:`TaskOwner`, who submitted a task through the API and what it
   is (kept as long as Celery keeps the task's result); only that key may read the task.
+- ``queued:{api key name}``: sorted set, task id -> when it stops counting (Unix seconds): the
+  tasks a key submitted that have not finished (:mod:`recgen.runtime.queued`).
 - ``{exposure_stream}``: the exposure stream, one :class:`ExposureEntry` per served feed in
   its field ``v``, drained by the consumer group :data:`EXPOSURE_DRAIN_GROUP`; entries that
   do not parse move to ``{exposure_stream}:dead``.
@@ -45,6 +48,10 @@ if TYPE_CHECKING:
 MAX_KEY_LENGTH: Final = 256  # generated_assets.cache_key is VARCHAR(256)
 ASSET_KINDS: Final[tuple[AssetKind, ...]] = ("text", "image")
 FEED: Final = "feed:"
+# User ids start at 1 (the API refuses 0), so user 0 never has a row or history: its profile is
+# the cold start's, and its feed, made by the ordinary refresh, is the one every user without
+# history is served (from assets shared per persona), instead of work queued per made-up id.
+COLD_START_USER: Final = 0
 FEEDS_REFRESHED: Final = "feeds:refreshed"
 EXPOSURE_DRAIN_GROUP: Final = "recgen-exposure-drain"
 
@@ -139,6 +146,11 @@ def idempotency_key(principal: str, request_key: str) -> str:
 def task_owner_key(task_id: str) -> str:
     """Who submitted task ``task_id`` (a :class:`TaskOwner`)."""
     return f"task:{task_id}"
+
+
+def queued_tasks_key(principal: str) -> str:
+    """The tasks API key ``principal`` has queued and not finished."""
+    return f"queued:{principal}"
 
 
 def exposure_stream(settings: Settings) -> str:

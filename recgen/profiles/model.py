@@ -49,7 +49,7 @@ ASPECT_EVIDENCE: Mapping[tuple[str, str], str] = {
     ("tier", "budget"): "value",
     ("tier", "premium"): "fabric",
 }
-ProfileSource = Literal["history", "lookalike", "signup", "popularity"]
+ProfileSource = Literal["history", "lookalike", "signup", "popularity", "persona"]
 
 
 @dataclass(frozen=True)

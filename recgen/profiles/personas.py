@@ -75,6 +75,10 @@ class Personas:
         """The persona with this id; None for an id these personas do not have."""
         return self._by_id.get(persona_id)
 
+    def largest(self) -> int:
+        """The id of the persona with the most members."""
+        return max(self.personas, key=lambda p: p.size).persona_id
+
     def persona_for(self, vector: npt.ArrayLike) -> int:
         _, ids = self.index.search(vector, 1)
         return int(ids[0, 0])

@@ -159,7 +159,8 @@ class ProfileService:
 
     def cold_start(self, user_id: int, *, gender: str | None, age: int | None,
                    preferences: dict[str, Any]) -> UserProfile:
-        """Borrow from look-alikes of the sign-up vector, else the sign-up or popular vector."""
+        """Borrow from look-alikes of the sign-up vector, else the sign-up or popular vector,
+        else the largest persona's centroid."""
         seed = signup_vector(self.items, self.products, gender=gender, preferences=preferences)
         source: Any = "signup"
         vector = seed
@@ -169,6 +170,11 @@ class ProfileService:
             source = "lookalike"
         if vector is None:
             vector, source = self.popularity, "popularity"
+        if vector is None and self.personas is not None and len(self.personas):
+            # Nothing to go on: the most common persona, whose assets its members already
+            # share (the shared cold-start feed is made this way), not a zero vector whose
+            # assets would be this user's own.
+            vector, source = self.personas.centroid(self.personas.largest()), "persona"
         affinities = {k: {str(v): 1.0} for k, v in preferences.items() if v}
         profile = UserProfile(
             user_id=user_id,

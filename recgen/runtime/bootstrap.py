@@ -19,6 +19,7 @@ from recgen.generation.cache import AssetCache, MemoryAssetCache, RedisAssetCach
 from recgen.generation.engine import GenerationEngine, ModelHandle
 from recgen.jobs.context import JobContext
 from recgen.jobs.functions import job_table
+from recgen.runtime.queued import QueuedTasks
 from recgen.store.db import check_connection, make_engine, session_factory, session_scope
 from recgen.store.repos.products import iter_products
 
@@ -128,8 +129,19 @@ def build_dispatcher(settings: Settings, *, cache: AssetCache | None = None) -> 
     if settings.executor == "celery":
         return CeleryDispatcher(make_celery_client(settings), settings.celery_queue)
     return InProcessDispatcher(
-        lambda: build_job_runner(settings, cache=cache), max_workers=settings.inprocess_threads
+        lambda: build_job_runner(settings, cache=cache),
+        max_workers=settings.inprocess_threads,
+        # With Redis the API counts each key's queued tasks there (none are admitted without it).
+        on_finish=build_queued_tasks(settings, build_redis(settings)).finished
+        if settings.cache_backend == "redis" else None,
     )
+
+
+def build_queued_tasks(settings: Settings, client: redis.Redis[bytes]) -> QueuedTasks:
+    """Each API key's queued, unfinished tasks. An entry lapses after visibility_timeout_s:
+    longer than any task may run (it exceeds task_time_limit_s), so only a task whose end was
+    never reported stops counting that way."""
+    return QueuedTasks(client, settings.cache_prefix, ttl_s=settings.visibility_timeout_s)
 
 
 def build_engine(settings: Settings) -> GenerationEngine:

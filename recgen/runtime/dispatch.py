@@ -2,10 +2,15 @@
 
 Interface (:class:`Dispatcher`; every method returns at once):
 
-- ``submit_generation(user_id, product_ids, kinds=("text", "image")) -> task_id``
+- ``submit_generation(user_id, product_ids, kinds=("text", "image"), *, task_id=None)
+  -> task_id``
 - ``submit_refresh(user_id) -> task_id`` (retrieve candidates, generate what is missing, write
   the user's feed)
-- ``submit_events(events) -> task_id`` (store interaction dicts, update profiles)
+- ``submit_events(events, *, task_id=None) -> task_id`` (store interaction dicts, update
+  profiles)
+
+``task_id``: the id to submit under (the API chooses it, to record and count the task before
+it is queued: :mod:`recgen.runtime.queued`); None: a new one.
 - ``task_status(task_id) -> (state, result)``: state is one of Celery's names
   (``PENDING``, ``STARTED``, ``RETRY``, ``SUCCESS``, ``FAILURE``); result is the task's
   JSON-able return value on SUCCESS, the error text on FAILURE, else None.
@@ -18,6 +23,7 @@ in a small thread pool. :func:`recgen.runtime.bootstrap.build_dispatcher` picks 
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections import OrderedDict
@@ -30,6 +36,7 @@ from celery import Celery
 from recgen.core.types import AssetKind
 from recgen.jobs.names import TASK_GENERATE_ASSETS, TASK_RECORD_EVENTS, TASK_REFRESH_FEED
 
+log = logging.getLogger(__name__)
 ALL_KINDS: tuple[AssetKind, ...] = ("text", "image")
 
 # A job runner takes (task name, keyword arguments) and returns a JSON-able result.
@@ -38,10 +45,17 @@ JobRunner = Callable[[str, Mapping[str, Any]], Any]
 
 class Dispatcher(Protocol):
     def submit_generation(
-        self, user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind] = ALL_KINDS
+        self,
+        user_id: int,
+        product_ids: Sequence[int],
+        kinds: Sequence[AssetKind] = ALL_KINDS,
+        *,
+        task_id: str | None = None,
     ) -> str: ...
     def submit_refresh(self, user_id: int) -> str: ...
-    def submit_events(self, events: Sequence[Mapping[str, Any]]) -> str: ...
+    def submit_events(
+        self, events: Sequence[Mapping[str, Any]], *, task_id: str | None = None
+    ) -> str: ...
     def task_status(self, task_id: str) -> tuple[str, Any]: ...
 
 
@@ -65,19 +79,28 @@ class CeleryDispatcher:
         self._app = app
         self._queue = queue
 
-    def _send(self, name: str, kwargs: Mapping[str, Any]) -> str:
-        return str(self._app.send_task(name, kwargs=dict(kwargs), queue=self._queue).id)
+    def _send(self, name: str, kwargs: Mapping[str, Any], task_id: str | None = None) -> str:
+        sent = self._app.send_task(name, kwargs=dict(kwargs), queue=self._queue, task_id=task_id)
+        return str(sent.id)
 
     def submit_generation(
-        self, user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind] = ALL_KINDS
+        self,
+        user_id: int,
+        product_ids: Sequence[int],
+        kinds: Sequence[AssetKind] = ALL_KINDS,
+        *,
+        task_id: str | None = None,
     ) -> str:
-        return self._send(TASK_GENERATE_ASSETS, generation_kwargs(user_id, product_ids, kinds))
+        kwargs = generation_kwargs(user_id, product_ids, kinds)
+        return self._send(TASK_GENERATE_ASSETS, kwargs, task_id)
 
     def submit_refresh(self, user_id: int) -> str:
         return self._send(TASK_REFRESH_FEED, {"user_id": int(user_id)})
 
-    def submit_events(self, events: Sequence[Mapping[str, Any]]) -> str:
-        return self._send(TASK_RECORD_EVENTS, {"events": [dict(e) for e in events]})
+    def submit_events(
+        self, events: Sequence[Mapping[str, Any]], *, task_id: str | None = None
+    ) -> str:
+        return self._send(TASK_RECORD_EVENTS, {"events": [dict(e) for e in events]}, task_id)
 
     def task_status(self, task_id: str) -> tuple[str, Any]:
         result = self._app.AsyncResult(task_id)
@@ -96,6 +119,7 @@ class InProcessDispatcher:
     Like a result backend with expiry, only the newest ``keep_results`` finished tasks are
     remembered (a long-running API submits a task per feed miss); an older id answers
     ``PENDING``, as Celery does for an expired or unknown one. Unfinished tasks are all kept.
+    ``on_finish`` is called with each task's id when it has ended (as the workers report it).
     """
 
     def __init__(
@@ -103,8 +127,10 @@ class InProcessDispatcher:
         runner_factory: Callable[[], JobRunner],
         max_workers: int = 2,
         keep_results: int = 1000,
+        on_finish: Callable[[str], None] | None = None,
     ) -> None:
         self._runner_factory = runner_factory
+        self._on_finish = on_finish
         self._runner: JobRunner | None = None
         self._runner_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="recgen-job")
@@ -120,8 +146,8 @@ class InProcessDispatcher:
             runner = self._runner
         return runner(name, kwargs)
 
-    def _submit(self, name: str, kwargs: Mapping[str, Any]) -> str:
-        task_id = str(uuid.uuid4())
+    def _submit(self, name: str, kwargs: Mapping[str, Any], task_id: str | None = None) -> str:
+        task_id = task_id or str(uuid.uuid4())
         future = self._pool.submit(self._run, name, kwargs)
         with self._futures_lock:
             self._unfinished[task_id] = future
@@ -134,21 +160,34 @@ class InProcessDispatcher:
             self._finished[task_id] = self._unfinished.pop(task_id)
             while len(self._finished) > self._keep_results:
                 self._finished.popitem(last=False)
+        if self._on_finish is not None:
+            try:
+                self._on_finish(task_id)
+            except Exception:  # the task is done whatever its bookkeeping says
+                log.exception("could not report task %s finished", task_id)
 
     def _future(self, task_id: str) -> Future[Any] | None:
         with self._futures_lock:
             return self._unfinished.get(task_id) or self._finished.get(task_id)
 
     def submit_generation(
-        self, user_id: int, product_ids: Sequence[int], kinds: Sequence[AssetKind] = ALL_KINDS
+        self,
+        user_id: int,
+        product_ids: Sequence[int],
+        kinds: Sequence[AssetKind] = ALL_KINDS,
+        *,
+        task_id: str | None = None,
     ) -> str:
-        return self._submit(TASK_GENERATE_ASSETS, generation_kwargs(user_id, product_ids, kinds))
+        kwargs = generation_kwargs(user_id, product_ids, kinds)
+        return self._submit(TASK_GENERATE_ASSETS, kwargs, task_id)
 
     def submit_refresh(self, user_id: int) -> str:
         return self._submit(TASK_REFRESH_FEED, {"user_id": int(user_id)})
 
-    def submit_events(self, events: Sequence[Mapping[str, Any]]) -> str:
-        return self._submit(TASK_RECORD_EVENTS, {"events": [dict(e) for e in events]})
+    def submit_events(
+        self, events: Sequence[Mapping[str, Any]], *, task_id: str | None = None
+    ) -> str:
+        return self._submit(TASK_RECORD_EVENTS, {"events": [dict(e) for e in events]}, task_id)
 
     def task_status(self, task_id: str) -> tuple[str, Any]:
         future = self._future(task_id)

@@ -4,6 +4,8 @@ environments, feeds put straight into the cache, event batches and row counts to
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +50,13 @@ def put_generated_feed(redis_url: str, prefix: str, user_id: int, products: Sequ
     cache.put_feed(StoredFeed(user_id=user_id, generated_at=time.time(),
                               model_versions={"text": "t"}, items=tuple(items)))
     client.close()
+
+
+def queued_tasks(broker: redis.Redis[bytes], queue: str) -> list[tuple[str, Any]]:
+    """(task name, kwargs) of each message waiting in a Redis broker's ``queue``."""
+    messages = [json.loads(raw) for raw in broker.lrange(queue, 0, -1)]
+    return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[1])
+            for m in messages]
 
 
 def stored_exposures(database_url: str, ids: Sequence[str]) -> dict[str, tuple[int, int, str]]:

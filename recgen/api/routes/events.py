@@ -19,11 +19,13 @@ from typing import Any
 import kombu.exceptions
 import redis
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
 
 from recgen.api.deps import V1, EventsKey, SessionDep, StateDep
 from recgen.api.errors import ApiError, JsonResponse, problem
 from recgen.api.schemas import ERRORS, Event, EventBatch, EventsAccepted
-from recgen.api.services.tasks import record_owner
+from recgen.api.services.tasks import Submission, submission
+from recgen.api.state import AppState, Principal
 from recgen.core.events import MAX_CLOCK_SKEW, MAX_EVENT_AGE
 from recgen.store.repos.experiments import ensure_users
 from recgen.store.repos.interactions import add_interactions, stored_event_ids
@@ -66,37 +68,52 @@ def post_events(
     ]
     if problems:
         raise ApiError(422, "validation_error", f"{len(problems)} invalid event(s)", problems)
-    ensure_users(session, user_ids=[e.user_id for e in batch.events])
-    # Commit the user rows before the workers can see the events that reference them.
-    session.commit()
-    ids = [e.event_id for e in batch.events]
-    # Counted now: a resend still in a worker's queue counts as new (it is stored once anyway).
-    duplicates = len(stored_event_ids(session, principal=key.name, event_ids=ids))
+    # Admitted before anything is written: past the key's queued tasks, 429 and no rows.
+    with submission(state, key, "events") as admitted:
+        ensure_users(session, user_ids=[e.user_id for e in batch.events])
+        # Commit the user rows before the workers can see the events that reference them.
+        session.commit()
+        ids = [e.event_id for e in batch.events]
+        # Counted now: a resend still in a worker's queue counts as new (stored once anyway).
+        duplicates = len(stored_event_ids(session, principal=key.name, event_ids=ids))
+        task_id = _submit(state, session, key, batch.events, now, admitted)
+    for e in batch.events:
+        state.metrics.events_received.labels(e.kind).inc()
+    accepted = len(batch.events)
+    body = {"accepted": accepted, "new": accepted - duplicates, "duplicates": duplicates,
+            "task_id": task_id}
+    return JsonResponse(body, status_code=202)
+
+
+def _submit(
+    state: AppState,
+    session: Session,
+    key: Principal,
+    batch: list[Event],
+    now: datetime,
+    admitted: Submission,
+) -> str | None:
+    """The events to a worker under the admitted task id; None when the broker is down and
+    they were stored in SQL by this request instead."""
     events: list[dict[str, Any]] = [
         {**e.model_dump(exclude={"occurred_at"}), "occurred_at": (e.occurred_at or now).isoformat(),
          "principal": key.name}
-        for e in batch.events
+        for e in batch
     ]
     try:
-        submitted = state.dispatcher.submit_events(events)
-        record_owner(state, submitted, key, "events")
-        task_id: str | None = submitted
+        return state.dispatcher.submit_events(events, task_id=admitted.task_id)
     except BROKER_DOWN as exc:
         # Never drop an accepted event: store it in SQL now (idempotent by event_id) and let
         # the users' profiles be rebuilt from the log on next use instead of folded by a worker.
         log.warning("broker unavailable (%s); storing %d events in SQL", exc, len(events))
+        admitted.cancel()
         add_interactions(
             session,
             events=[{**e.model_dump(), "occurred_at": e.occurred_at or now, "principal": key.name}
-                    for e in batch.events],
+                    for e in batch],
         )
-        forget_user_profiles(session, user_ids=[e.user_id for e in batch.events])
-        task_id = None
-    for e in batch.events:
-        state.metrics.events_received.labels(e.kind).inc()
-    body = {"accepted": len(events), "new": len(events) - duplicates, "duplicates": duplicates,
-            "task_id": task_id}
-    return JsonResponse(body, status_code=202)
+        forget_user_profiles(session, user_ids=[e.user_id for e in batch])
+        return None
 
 
 def _time_problems(events: list[Event], now: datetime) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from recgen.api.errors import ApiError, handle_error
 from recgen.api.schemas import ERRORS, MAX_USER_ID, FeedOut, UserIdPath
 from recgen.api.services.feed import ServedFeed
 from recgen.api.state import AppState
-from recgen.core.keys import ExposureEntry
+from recgen.core.keys import COLD_START_USER, ExposureEntry
 from recgen.experiments.assignment import assign
 from recgen.experiments.exposures import store_entry
 
@@ -146,16 +146,12 @@ async def serve_feed(state: AppState, *, user_id: int, limit: int, key: str | No
             token=token,
         )
         if served is None and not await state.known.has_history(user_id):
-            # No history: the shared cold-start feed, and no per-user work queued.
-            items, entry = await _stock_items(
-                state, user_id, await state.stock.default_ids(limit), arm,
+            cold = await _cold_start(
+                state, user_id, limit, content == "generated", arm, experiment_id,
                 None if forced else experiment_id, token,
             )
-            await state.feeds.log(entry)
             return Response(
-                _stock_body(user_id, "cold_start", arm, experiment_id, items),
-                media_type="application/json",
-                headers={"Cache-Control": "no-store"},
+                cold, media_type="application/json", headers={"Cache-Control": "no-store"}
             )
         claimed = served is None and await state.feeds.claim_refresh(user_id)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -192,8 +188,57 @@ async def serve_feed(state: AppState, *, user_id: int, limit: int, key: str | No
         except ApiError:  # over the key's budget: the feed is still served, nothing queued
             log.info("key %s over its feed enqueue limit; not regenerating", principal.name)
     state.recent.remember(user_id, (item.product_id for item in served.items))
-    rendered = await _render(state, user_id, arm, experiment_id, served)
+    rendered = await _render(state, user_id, arm, experiment_id, served, "ready")
     return Response(rendered, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def _cold_start(
+    state: AppState,
+    user_id: int,
+    limit: int,
+    want_generated: bool,
+    arm: str | None,
+    experiment_id: int | None,
+    logged_experiment_id: int | None,
+    token: str,
+) -> bytes:
+    """The feed of a user with neither a feed nor stored history: the shared cold-start feed.
+
+    That is the feed of COLD_START_USER, made by the ordinary refresh from the largest
+    persona's assets (shared with its members) and stored once; until it is made, stock
+    content of the catalog's first products. Nothing is queued for this user: only the shared
+    feed's refresh, when it is missing, older than ``feed_max_age_s`` or lacks an asset, and
+    at most one per claim period whoever asks (a scan of made-up ids queues one job). It is
+    shared, so no key's budgets are charged for it.
+    """
+    shared = await state.feeds.serve(
+        user_id=user_id,
+        limit=limit,
+        want_generated=want_generated,
+        experiment_id=logged_experiment_id,
+        arm=arm,
+        served_at=time.time(),
+        token=token,
+        feed_of=COLD_START_USER,
+    )
+    if shared is None:
+        items, entry = await _stock_items(
+            state, user_id, await state.stock.default_ids(limit), arm, logged_experiment_id,
+            token,
+        )
+        await state.feeds.log(entry)
+        body = _stock_body(user_id, "cold_start", arm, experiment_id, items)
+        refresh = await state.feeds.claim_refresh(COLD_START_USER)
+    else:
+        body = await _render(state, user_id, arm, experiment_id, shared, "cold_start")
+        stale = time.time() - shared.generated_at > state.settings.feed_max_age_s
+        # A missing asset: the script already took the shared claim (regenerate lists them).
+        refresh = bool(shared.regenerate) or (
+            stale and await state.feeds.claim_refresh(COLD_START_USER)
+        )
+    if refresh:
+        _in_background(state, COLD_START_USER, None)
+    return body
 
 
 async def _admit_enqueue(state: AppState, key_name: str, user_id: int) -> None:
@@ -293,7 +338,12 @@ def _stock_body(
 
 
 async def _render(
-    state: AppState, user_id: int, arm: str | None, experiment_id: int | None, served: ServedFeed
+    state: AppState,
+    user_id: int,
+    arm: str | None,
+    experiment_id: int | None,
+    served: ServedFeed,
+    feed_state: str,
 ) -> bytes:
     stock = await state.stock.items(item.product_id for item in served.items)
     items = []
@@ -336,7 +386,7 @@ async def _render(
     return orjson.dumps(
         {
             "user_id": user_id,
-            "state": "ready",
+            "state": feed_state,
             "experiment_id": experiment_id,
             "arm": arm,
             "generated_at": served.generated_at,

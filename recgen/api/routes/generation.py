@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path
 from recgen.api.deps import V1, BackendKey, SessionDep, StateDep
 from recgen.api.errors import ApiError, JsonResponse, not_found, problem
 from recgen.api.schemas import ERRORS, GenerateRequest, TaskAccepted, TaskStatus
-from recgen.api.services.tasks import FAILURE_MESSAGES, owned_task, record_owner
+from recgen.api.services.tasks import FAILURE_MESSAGES, owned_task, submission
 from recgen.api.state import AppState, Principal
 from recgen.core import keys
 from recgen.store.repos.products import get_products
@@ -70,12 +70,12 @@ def generate(
 
 
 def _submit(state: AppState, request: GenerateRequest, principal: Principal) -> str:
-    task_id = state.dispatcher.submit_generation(
-        request.user_id, request.product_ids, request.kinds
-    )
-    record_owner(state, task_id, principal, "generate")
+    with submission(state, principal, "generate") as admitted:
+        state.dispatcher.submit_generation(
+            request.user_id, request.product_ids, request.kinds, task_id=admitted.task_id
+        )
     state.metrics.generation_requests.labels("api").inc()
-    return task_id
+    return admitted.task_id
 
 
 def _accepted(task_id: str) -> JsonResponse:

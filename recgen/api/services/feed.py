@@ -99,7 +99,9 @@ class ServedFeed:
     generated_at: float
     model_versions: dict[str, str]
     items: list[ServedItem]
-    regenerate: list[int]  # products whose generated assets were missing (lock taken)
+    # Products whose generated assets were missing, when the script took the lock (for a
+    # shared feed: its refresh claim).
+    regenerate: list[int]
     lookups: tuple[int, int, int, int]  # text hit/miss, image hit/miss
 
 
@@ -150,15 +152,22 @@ class FeedReader:
         arm: str | None,
         served_at: float,
         token: str,
+        feed_of: int | None = None,
     ) -> ServedFeed | None:
-        """Serve and log the user's feed; None when the user has no feed in the cache."""
+        """Serve the user's feed and log it as theirs; None when it is not in the cache.
+
+        ``feed_of``: serve that user's feed instead (the shared cold-start feed of
+        :data:`~recgen.core.keys.COLD_START_USER`). A missing asset then takes that feed's
+        refresh claim, not this user's regeneration lock: what is queued is the one shared
+        refresh, never work for this user.
+        """
         user = int(user_id)
+        if feed_of is None:
+            feed, lock = self.feed_key(user), keys.regenerate_lock_key(user)
+        else:
+            feed, lock = self.feed_key(feed_of), keys.refresh_lock_key(feed_of)
         script = self._script(
-            keys=[
-                self.feed_key(user),
-                self._stream,
-                self._namespace + keys.regenerate_lock_key(user),
-            ],
+            keys=[feed, self._stream, self._namespace + lock],
             args=[
                 self._namespace,
                 f"{'1' if want_generated else '0'}|{limit}|{user}|"

@@ -1,4 +1,5 @@
-"""Who may read a task: the API key that submitted it, recorded in Redis at submit time.
+"""Who may read a task: the API key that submitted it, recorded in Redis before it is queued,
+when the task is admitted against the key's bound of queued tasks (:mod:`recgen.runtime.queued`).
 
 Task ids are UUIDs, but they travel in logs and Location headers; without this any backend key
 could read another key's job (its user id, personas and asset keys). An id that was never
@@ -8,10 +9,14 @@ submitted here, has expired, or belongs to another key answers the same 404.
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import redis
 
+from recgen.api.errors import ApiError
 from recgen.api.state import AppState, Principal
 from recgen.core import keys
 
@@ -25,18 +30,63 @@ FAILURE_MESSAGES: dict[str, str] = {
 }
 
 
-def record_owner(state: AppState, task_id: str, principal: Principal, kind: TaskKind) -> None:
-    """Remember that ``principal`` submitted ``task_id``, as long as its result is kept."""
+# Queued tasks end in seconds; a client asking again sooner would only be refused again.
+QUEUE_FULL_RETRY_S = 5
+
+
+class Submission:
+    """A task id admitted for an API key (counted, recorded as the key's) before it is queued."""
+
+    def __init__(self, state: AppState, task_id: str, owner: str, admitted: bool) -> None:
+        self.task_id = task_id
+        self._state = state
+        self._owner = owner
+        self._admitted = admitted
+
+    def cancel(self) -> None:
+        """Nothing was queued under this id: it no longer counts and has no owner."""
+        if not self._admitted:
+            return
+        self._admitted = False
+        try:
+            self._state.queued.withdraw(self.task_id, self._owner)
+        except redis.RedisError as exc:  # its entry lapses by itself
+            log.warning("could not withdraw task %s: %s", self.task_id, exc)
+
+
+@contextmanager
+def submission(state: AppState, principal: Principal, kind: TaskKind) -> Iterator[Submission]:
+    """A new task id for ``principal``'s work, counted against the key's bound of queued,
+    unfinished tasks and recorded as its own before anything is queued: over the bound,
+    ApiError(429) and nothing written. If the block raises, the admission is undone."""
+    task_id = str(uuid.uuid4())
     owner: keys.TaskOwner = {"owner": principal.name, "kind": kind}
-    slot = keys.prefixed(state.settings.cache_prefix, keys.task_owner_key(task_id))
+    bound = state.settings.api_queued_tasks_per_key
     try:
-        state.redis_sync.set(
-            slot, keys.TASK_OWNER.dump_json(owner), ex=state.settings.task_result_expires_s
+        admitted = state.queued.admit(
+            task_id, owner, bound=bound, owner_ttl_s=state.settings.task_result_expires_s
         )
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        # The work is already enqueued and must not be refused now; its status is then
-        # unreadable (404), which hides nothing from anyone.
-        log.warning("could not record the owner of task %s: %s", task_id, exc)
+        # Not countable while Redis is down: open, as the rate limits are (events are then
+        # stored in SQL, and a 202 there is kept). The task's status is unreadable (404),
+        # which hides nothing from anyone.
+        log.warning("could not admit %s task for %r, Redis down: %s", kind, principal.name, exc)
+        admitted = None
+    if admitted is False:
+        raise ApiError(
+            429,
+            "too_many_tasks",
+            f"key {principal.name!r} has {bound} tasks queued and not finished, its limit; "
+            f"retry when some have finished",
+            [{"loc": "header.X-API-Key", "message": "queued task limit reached"}],
+            headers={"Retry-After": str(QUEUE_FULL_RETRY_S)},
+        )
+    admission = Submission(state, task_id, principal.name, bool(admitted))
+    try:
+        yield admission
+    except BaseException:
+        admission.cancel()
+        raise
 
 
 def owned_task(state: AppState, task_id: str, principal: Principal) -> keys.TaskOwner | None:

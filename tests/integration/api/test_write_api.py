@@ -114,7 +114,9 @@ def test_events_are_accepted_users_created_and_forwarded(
     }
     response = api.post("/v1/events", json=batch)
     assert response.status_code == 202
-    assert response.json() == {"accepted": 2, "new": 2, "duplicates": 0, "task_id": "task-1"}
+    task_id = response.json()["task_id"]  # the API's, counted and owned before it is queued
+    assert response.json() == {"accepted": 2, "new": 2, "duplicates": 0, "task_id": task_id}
+    assert api.get(f"/v1/tasks/{task_id}").status_code == 200
     (forwarded,) = dispatcher.named("events")
     assert [e["exposure_id"] for e in forwarded] == ["abc-1", "abc-1"]
     assert forwarded[1]["occurred_at"] == yesterday.isoformat()
@@ -138,7 +140,8 @@ def test_limits_on_batch_and_body_size(api: TestClient) -> None:
 def test_generate_honours_idempotency_key(api: TestClient, dispatcher: RecordingDispatcher) -> None:
     body = {"user_id": 7, "product_ids": [101, 102], "kinds": ["text"]}
     first = api.post("/v1/generate", json=body, headers={"Idempotency-Key": "k-1"})
-    assert first.status_code == 202 and first.json()["status_url"] == "/v1/tasks/task-1"
+    task_id = first.json()["task_id"]
+    assert first.status_code == 202 and first.json()["status_url"] == f"/v1/tasks/{task_id}"
     again = api.post("/v1/generate", json=body, headers={"Idempotency-Key": "k-1"})
     assert again.status_code == 202 and again.json() == first.json()
     assert dispatcher.named("generate") == [(7, [101, 102], ["text"])]

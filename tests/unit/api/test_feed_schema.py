@@ -31,7 +31,7 @@ def item(**changes: Any) -> dict[str, Any]:
 STOCK = item(content="stock", text="Navy Shirt", text_source="stock")
 
 
-STOCK_ONLY = ("cold_start", "degraded")  # states that show stock content only
+STOCK_ONLY = ("cold_start", "degraded")  # states that may show stock content only
 
 
 def body(state: str = "ready", **changes: Any) -> dict[str, Any]:
@@ -53,9 +53,18 @@ def test_each_state_as_the_endpoint_answers_it_is_accepted(state: str) -> None:
     assert FeedOut.model_validate(body(state), strict=True).state == state
 
 
+def test_the_shared_cold_start_feed_may_show_generated_content() -> None:
+    shared = body("cold_start", **{key: body()[key] for key in
+                                   ("generated_at", "model_versions", "items")})
+    assert FeedOut.model_validate(shared, strict=True).items[0].content == "generated"
+
+
 CONTRADICTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "degraded feed with generated content": lambda: body("degraded", items=[item()]),
-    "cold-start feed with generated content": lambda: body("cold_start", items=[item()]),
+    "stock cold-start feed with generated content": lambda: body("cold_start", items=[item()]),
+    "stock cold-start feed with model versions": lambda: body(
+        "cold_start", model_versions={"text": "v"}
+    ),
     "refreshing feed with items": lambda: body("refreshing", items=[STOCK]),
     "degraded feed that was generated": lambda: body("degraded", generated_at=1.0),
     "ready feed never generated": lambda: body(generated_at=None),

@@ -120,3 +120,19 @@ def test_persona_lookup_by_id(products: list[Product], item_vectors: ItemVectors
     for persona in service.personas.personas:
         assert service.persona(persona.persona_id) == persona
     assert service.persona(len(service.personas)) is None
+
+
+def test_cold_start_with_nothing_to_go_on_is_the_largest_persona(
+    products: list[Product], item_vectors: ItemVectors
+) -> None:
+    service = ProfileService(ItemFeatures(products, item_vectors), products)
+    profiles = [service.cold_start(u, gender=g, age=30, preferences={"usage": usage})
+                for u, (g, usage) in enumerate([("Men", "Sports"), ("Men", "Sports"),
+                                                ("Women", "Formal"), ("Men", "Casual")])]
+    service.personas = Personas.fit(profiles, k=2, model_version=PROFILE_VERSION)
+    largest = service.personas.largest()
+    assert service.personas.get(largest).size == max(  # type: ignore[union-attr]
+        p.size for p in service.personas.personas)
+    nobody = service.cold_start(0, gender=None, age=None, preferences={})
+    # Its assets are keyed by that persona: shared with its members, not made for nobody.
+    assert (nobody.source, nobody.persona_id) == ("persona", largest)

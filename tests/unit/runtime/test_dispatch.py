@@ -99,3 +99,20 @@ def test_visibility_timeout_must_outlive_tasks(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("RECGEN_VISIBILITY_TIMEOUT_S", "300")
     with pytest.raises(ConfigError, match="visibility_timeout_s"):
         load_settings()
+
+
+def test_in_process_tasks_run_under_the_given_id_and_report_their_end() -> None:
+    finished: list[str] = []
+
+    def runner(name: str, kwargs: Mapping[str, Any]) -> Any:
+        if name == TASK_REFRESH_FEED:
+            raise RuntimeError("boom")
+        return None
+
+    dispatcher = InProcessDispatcher(lambda: runner, on_finish=finished.append)
+    given = dispatcher.submit_events([{"event_id": "e"}], task_id="chosen-1")
+    failed = dispatcher.submit_refresh(4)
+    dispatcher.shutdown(wait=True)
+    assert given == "chosen-1" and dispatcher.task_status(given) == ("SUCCESS", None)
+    # Failed or not, an ended task is reported (it stops counting against its key).
+    assert sorted(finished) == sorted([given, failed])
